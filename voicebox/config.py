@@ -1,0 +1,145 @@
+"""Service configuration: one TOML file, validated by pydantic.
+
+Every tuning knob carries its unit in its name (``hangover_ms``, ``rtp_timeout_s``) so that a
+reader of the file never has to guess. Errors name the offending field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message names the field and the problem."""
+
+
+class _Strict(BaseModel):
+    # Unknown keys are almost always typos ("hangover_m"); refusing them is kinder than ignoring.
+    model_config = ConfigDict(extra="forbid")
+
+
+class SipConfig(_Strict):
+    host: str = Field("127.0.0.1", description="Address SIP and RTP bind to and advertise.")
+    port: int = Field(5060, ge=1, le=65535, description="SIP listening port (UDP and TCP).")
+    tcp: bool = Field(True, description="Also listen on TCP at the same port.")
+    rtp_port: int = Field(40000, ge=1024, le=65000, description="First RTP port.")
+    rtp_port_range: int = Field(2000, ge=16, le=20000, description="How many RTP ports to use.")
+    user: str = Field("agent", description="User part of the agent's own URI.")
+    max_calls: int = Field(4, ge=1, le=24, description="Calls answered at once; more are refused.")
+    busy_status: Literal[486, 503] = Field(503, description="Answer to INVITEs past max_calls.")
+    retry_after_s: int = Field(30, ge=1, le=3600, description="Retry-After sent with 503.")
+    rtp_timeout_s: float = Field(10.0, gt=0, description="Hang up after this long without RTP.")
+    max_call_s: float = Field(600.0, gt=0, description="Hang up calls longer than this.")
+    codecs: list[Literal["G722", "PCMU", "PCMA"]] = Field(
+        default_factory=lambda: ["G722", "PCMU", "PCMA"],
+        description="Codecs offered/accepted, most preferred first.",
+    )
+
+    @field_validator("codecs")
+    @classmethod
+    def _codecs_not_empty(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one codec is needed")
+        if len(set(v)) != len(v):
+            raise ValueError("a codec is listed twice")
+        return v
+
+
+class MediaConfig(_Strict):
+    clock_rate_hz: Literal[8000, 16000] = Field(
+        16000, description="Conference bridge rate; 16 kHz keeps G.722's wideband audio."
+    )
+    frame_ms: Literal[10, 20] = Field(20, description="Bridge frame length.")
+    inbound_buffer_ms: int = Field(2000, ge=200, description="Caller audio kept before the listener reads it.")
+    playout_buffer_ms: int = Field(30000, ge=1000, description="Agent audio queued for the caller.")
+
+
+class ModelsConfig(_Strict):
+    """Where each stage's model comes from: a manifest name, or a path to the user's own model."""
+
+    stt: str = Field("whisper-tiny-en", description="Manifest name or path to a CTranslate2 whisper dir.")
+    llm: str = Field("smollm2-135m", description="Manifest name or path to a GGUF file.")
+    tts: str = Field("piper-joe-medium", description="Manifest name or path to a Piper .onnx voice.")
+    stt_threads: int = Field(1, ge=1, le=64)
+    llm_threads: int = Field(2, ge=1, le=64)
+    llm_context_tokens: int = Field(2048, ge=256, le=32768)
+    llm_max_reply_tokens: int = Field(60, ge=8, le=1024)
+    llm_temperature: float = Field(0.2, ge=0.0, le=2.0)
+
+
+class VadConfig(_Strict):
+    aggressiveness: int = Field(2, ge=0, le=3, description="webrtcvad mode: 0 lenient .. 3 strict.")
+    start_ms: int = Field(120, ge=20, le=2000, description="Voiced audio needed to start a turn.")
+    hangover_ms: int = Field(700, ge=100, le=5000, description="Silence that ends a turn.")
+    min_turn_ms: int = Field(250, ge=0, le=5000, description="Shorter voiced turns are ignored.")
+    max_turn_ms: int = Field(20000, ge=1000, le=120000, description="A turn is cut at this length.")
+    preroll_ms: int = Field(200, ge=0, le=2000, description="Audio kept from before speech onset.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "VadConfig":
+        if self.min_turn_ms >= self.max_turn_ms:
+            raise ValueError("min_turn_ms must be below max_turn_ms")
+        return self
+
+
+class LogConfig(_Strict):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    content: Literal["metadata", "full"] = Field(
+        "metadata", description="metadata: no caller or agent words in logs; full: log them."
+    )
+
+
+class TestingConfig(_Strict):
+    """Test-only switches for fault injection; never set them on a real line."""
+
+    fail_stage: Literal["", "stt", "llm"] = Field("", description="Make this stage raise on every turn.")
+
+
+class Config(_Strict):
+    agent: str = Field("riverside_dental", description="Built-in agent name or path to an agent TOML.")
+    data_dir: Path = Field(Path("data"), description="Where assembled models and call records live.")
+    sip: SipConfig = Field(default_factory=SipConfig)
+    media: MediaConfig = Field(default_factory=MediaConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    vad: VadConfig = Field(default_factory=VadConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    testing: TestingConfig = Field(default_factory=TestingConfig)
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"  {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | None = None, overrides: dict | None = None) -> Config:
+    """Read ``path`` (TOML) if given, apply dotted ``overrides`` and validate.
+
+    Raises ConfigError with a message naming the field on any problem.
+    """
+    raw: dict = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: config file not found") from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, source)) from None

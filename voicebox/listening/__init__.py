@@ -1,0 +1,1 @@
+"""Listening: turning the caller's audio into turns and text."""

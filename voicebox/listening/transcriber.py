@@ -1,0 +1,74 @@
+"""Speech to text with faster-whisper (CTranslate2), shared by all calls."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voicebox.audio.resample import resample
+
+WHISPER_RATE_HZ = 16000
+
+# Whisper's well-known inventions on silence and noise; never a caller's turn on their own.
+HALLUCINATIONS = {
+    "thank you", "thank you.", "thanks for watching", "thanks for watching!", "you", "bye.",
+    "thank you for watching", "please subscribe", ".", "...",
+}
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    avg_logprob: float  # mean over segments, weighted by length; 0 when there is no text
+    no_speech_prob: float  # highest over segments
+    decode_ms: float
+
+    @property
+    def reliable(self) -> bool:
+        """A coarse gate: text that whisper itself barely believes is not acted on."""
+        if not self.text:
+            return False
+        if self.text.strip().lower() in HALLUCINATIONS and self.avg_logprob < -0.5:
+            return False
+        return self.avg_logprob > -1.0 and self.no_speech_prob < 0.8
+
+
+class Transcriber:
+    def __init__(self, model_dir: Path, threads: int = 2) -> None:
+        from faster_whisper import WhisperModel
+
+        self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
+        self.transcribe(np.zeros(WHISPER_RATE_HZ // 2, dtype=np.int16), WHISPER_RATE_HZ)  # warm up
+
+    def transcribe(self, samples: np.ndarray, rate_hz: int) -> Transcript:
+        t0 = time.perf_counter()
+        if rate_hz != WHISPER_RATE_HZ:
+            samples = resample(samples, rate_hz, WHISPER_RATE_HZ)
+        audio = samples.astype(np.float32) / 32768.0
+        segments, _info = self.model.transcribe(
+            audio,
+            language="en",
+            beam_size=1,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+        )
+        texts, weights, logps, nsp = [], [], [], 0.0
+        for seg in segments:  # a lazy generator: the decoding happens here, in this thread
+            t = seg.text.strip()
+            if not t:
+                continue
+            texts.append(t)
+            w = max(1, len(seg.tokens))
+            weights.append(w)
+            logps.append(seg.avg_logprob * w)
+            nsp = max(nsp, seg.no_speech_prob)
+        text = " ".join(texts).strip()
+        avg = sum(logps) / sum(weights) if weights else 0.0
+        if not math.isfinite(avg):
+            avg = -10.0
+        return Transcript(text, avg, nsp, (time.perf_counter() - t0) * 1000)

@@ -1,0 +1,284 @@
+"""One call's pipeline: caller audio → turns → replies → agent audio.
+
+Three threads, joined by bounded queues, each owning one step:
+
+- listener: reads 20 ms frames from the inbound ring buffer and runs turn detection;
+- brain: transcribes each finished turn and streams the model's reply sentence by sentence;
+- voice: synthesizes each sentence and writes it into the playout ring buffer.
+
+The media callbacks only touch the two ring buffers. No exception may leave the caller in
+silence: a failing step queues an apology and asks the SIP side to hang up once it is played.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from voicebox.agent import AgentConfig
+from voicebox.audio.ringbuffer import RingBuffer
+from voicebox.config import Config
+from voicebox.engines import Engines
+from voicebox.listening.turns import SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
+from voicebox.thinking.dialog import Dialog, is_goodbye
+
+HangUp = Callable[[str, "str | None"], None]  # (reason, error code or None)
+
+
+@dataclass
+class Say:
+    """Something for the voice to say. ``audio`` is set for pre-synthesized phrases."""
+
+    text: str
+    audio: np.ndarray | None = None
+    hang_up_after: str | None = None  # reason to end the call once this has been heard
+    turn: int = 0
+    on_first_audio: Callable[[], None] | None = None
+
+
+@dataclass
+class TurnTiming:
+    """Milliseconds from the end-of-turn decision to each stage of the reply."""
+
+    turn: int
+    speech_ms: int
+    stt_ms: float = 0.0
+    first_token_ms: float | None = None
+    first_audio_ms: float | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+
+_STOP = object()
+
+
+class CallPipeline:
+    def __init__(
+        self,
+        session: str,
+        engines: Engines,
+        agent: AgentConfig,
+        cfg: Config,
+        inbound: RingBuffer,
+        playout: RingBuffer,
+        hang_up: HangUp,
+    ) -> None:
+        self.session = session
+        self.engines = engines
+        self.agent = agent
+        self.cfg = cfg
+        self.inbound = inbound
+        self.playout = playout
+        self._hang_up = hang_up
+        self.log = logging.LoggerAdapter(logging.getLogger("voicebox.call"), {"session": session})
+        self.rate = cfg.media.clock_rate_hz
+        self.frame_samples = self.rate * cfg.media.frame_ms // 1000
+        self.stopped = threading.Event()
+        self._failed = threading.Event()
+        self._turns: queue.Queue = queue.Queue(maxsize=2)
+        self._speech: queue.Queue = queue.Queue(maxsize=16)
+        self.dialog = Dialog(agent, engines.lm, cfg.models)
+        self._threads = [
+            threading.Thread(target=self._guarded, args=(self._listen, "vad.failed"), name=f"{session}-listen", daemon=True),
+            threading.Thread(target=self._guarded, args=(self._think, "brain.failed"), name=f"{session}-brain", daemon=True),
+            threading.Thread(target=self._guarded, args=(self._speak, "tts.failed"), name=f"{session}-voice", daemon=True),
+        ]
+        self.turn_count = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    @property
+    def started(self) -> bool:
+        return self._threads[0].ident is not None
+
+    def alive(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def start(self) -> None:
+        if self.started:
+            return
+        self._say(Say(self.agent.greeting, self.engines.tts.cached(self.agent.greeting)))
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        """Idempotent; safe from any thread. Workers notice within about 100 ms."""
+        if self.stopped.is_set():
+            return
+        self.stopped.set()
+        self.playout.clear()
+        for q in (self._turns, self._speech):
+            try:
+                q.put_nowait(_STOP)
+            except queue.Full:
+                pass
+
+    def join(self, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            if t.is_alive() and t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
+
+    def say_and_hang_up(self, text: str, reason: str) -> None:
+        """From outside the pipeline (e.g. the call reached its maximum length)."""
+        self._drain(self._speech)
+        self.playout.clear()
+        self._say(Say(text, self.engines.tts.cached(text), hang_up_after=reason))
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _guarded(self, body: Callable[[], None], code: str) -> None:
+        try:
+            body()
+        except Exception:
+            if self.stopped.is_set():
+                return
+            self.log.exception("error %s", code)
+            self._fail(code)
+
+    def _fail(self, code: str) -> None:
+        """Apologize and end the call; if even the voice is broken, just end it."""
+        if self._failed.is_set():
+            return
+        self._failed.set()
+        self._drain(self._speech)
+        self.playout.clear()
+        voice_alive = self._threads[2].is_alive() and threading.current_thread() is not self._threads[2]
+        if voice_alive:
+            try:
+                apology = self.engines.tts.cached(self.agent.apology)
+                self._say(Say(self.agent.apology, apology, hang_up_after="internal_error"))
+                return
+            except Exception:
+                self.log.exception("error tts.apology_failed")
+        self._hang_up("internal_error", code)
+
+    @staticmethod
+    def _drain(q: queue.Queue) -> None:
+        while True:
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                return
+
+    def _say(self, item: Say) -> None:
+        while not self.stopped.is_set():
+            try:
+                self._speech.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    # -- listener ----------------------------------------------------------------------------
+    def _listen(self) -> None:
+        vad = self.cfg.vad
+        detector = TurnDetector(vad, self.cfg.media.frame_ms, webrtc_classifier(self.rate, vad.aggressiveness))
+        while not self.stopped.is_set():
+            frame = self.inbound.read_exact(self.frame_samples, timeout=0.1)
+            if frame is None:
+                continue
+            for ev in detector.process(frame):
+                if isinstance(ev, SpeechStarted):
+                    self.log.debug("speech started at %d ms", ev.at_ms)
+                elif isinstance(ev, TurnEnded):
+                    try:
+                        self._turns.put_nowait(ev)
+                    except queue.Full:
+                        # The brain is two turns behind: the newest turn matters most.
+                        self._drain(self._turns)
+                        self._turns.put_nowait(ev)
+                        self.log.warning("error pipeline.turn_dropped")
+
+    # -- brain -------------------------------------------------------------------------------
+    def _think(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                turn = self._turns.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if turn is _STOP:
+                return
+            if self._failed.is_set():
+                continue
+            self.turn_count += 1
+            self._handle_turn(self.turn_count, turn)
+
+    def _handle_turn(self, n: int, turn: TurnEnded) -> None:
+        timing = TurnTiming(n, turn.voiced_ms)
+        try:
+            if self.cfg.testing.fail_stage == "stt":
+                raise RuntimeError("injected failure (testing.fail_stage = stt)")
+            tr = self.engines.stt.transcribe(turn.audio, self.rate)
+        except Exception:
+            self.log.exception("error stt.decode_failed")
+            self._fail("stt.decode_failed")
+            return
+        timing.stt_ms = (time.perf_counter() - timing.started) * 1000
+        words = tr.text if self.cfg.log.content == "full" else f"<{len(tr.text.split())} words>"
+        self.log.info(
+            "turn %d heard %s speech=%d ms end_reason=%s logprob=%.2f no_speech=%.2f stt=%.0f ms",
+            n, words, turn.voiced_ms, turn.reason, tr.avg_logprob, tr.no_speech_prob, tr.decode_ms,
+        )
+        if not tr.text:
+            return  # noise or a cough: nothing was said, so nothing is answered
+        if not tr.reliable:
+            self._say(Say(self.agent.not_understood, self.engines.tts.cached(self.agent.not_understood), turn=n))
+            self.log.info("turn %d reprompt (unreliable transcript)", n)
+            return
+        if is_goodbye(tr.text, self.agent.goodbye_phrases):
+            self.log.info("turn %d goodbye", n)
+            self._say(Say(self.agent.goodbye, self.engines.tts.cached(self.agent.goodbye), hang_up_after="goodbye", turn=n))
+            return
+
+        def first_audio() -> None:
+            timing.first_audio_ms = (time.perf_counter() - timing.started) * 1000
+
+        sentences = 0
+        try:
+            if self.cfg.testing.fail_stage == "llm":
+                raise RuntimeError("injected failure (testing.fail_stage = llm)")
+            for sentence in self.dialog.reply(tr.text, self.stopped):
+                if timing.first_token_ms is None:
+                    timing.first_token_ms = (time.perf_counter() - timing.started) * 1000
+                sentences += 1
+                self._say(Say(sentence, turn=n, on_first_audio=first_audio if sentences == 1 else None))
+                if self.cfg.log.content == "full":
+                    self.log.info("turn %d agent: %s", n, sentence)
+        except Exception:
+            self.log.exception("error llm.failed")
+            self._fail("llm.failed")
+            return
+        if sentences == 0:
+            self._say(Say(self.agent.not_understood, self.engines.tts.cached(self.agent.not_understood), turn=n))
+        self.log.info(
+            "turn %d timing stt=%.0f ms first_sentence=%s ms sentences=%d",
+            n, timing.stt_ms, f"{timing.first_token_ms:.0f}" if timing.first_token_ms else "-", sentences,
+        )
+
+    # -- voice -------------------------------------------------------------------------------
+    def _speak(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                item = self._speech.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                return
+            clips = [item.audio] if item.audio is not None else self.engines.tts.stream(item.text)
+            for clip in clips:
+                if self.stopped.is_set():
+                    return
+                if item.on_first_audio is not None:
+                    item.on_first_audio()
+                    item.on_first_audio = None
+                self.playout.write(clip, stop=self.stopped)
+            if item.hang_up_after:
+                # Hang up only once the caller has heard the last word.
+                while not self.stopped.is_set() and not self.playout.wait_empty(0.1):
+                    pass
+                time.sleep(0.2)  # the jitter of the far end's playout
+                self._hang_up(item.hang_up_after, "internal_error" if item.hang_up_after == "internal_error" else None)
+                return

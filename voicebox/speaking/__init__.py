@@ -1,0 +1,1 @@
+"""Speaking: text to audio at the bridge's rate."""

@@ -1,0 +1,336 @@
+"""A scripted SIP caller (pjsua2): plays caller turns into a call and records what it hears.
+
+Used by the end-to-end tests and the SIP benchmark, and handy by hand::
+
+    python -m voicebox.telephony.caller sip:agent@127.0.0.1:5060 --codec PCMU \
+        --play ../shared/corpus/wav/hours_saturday_0.wav --record heard.wav --json result.json
+
+It waits for the greeting to finish, plays each WAV, waits for the agent's reply to finish
+(agent audio, then ``--quiet-ms`` of silence), and so on. All times in the JSON are
+milliseconds since the call was answered, measured here, at the caller.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pjsua2 as pj
+
+from voicebox.audio.wavio import read_wav, write_wav
+
+RATE_HZ = 16000
+FRAME_MS = 20
+FRAME = RATE_HZ * FRAME_MS // 1000
+VOICE_RMS = 200.0  # agent frames louder than this count as speech (its silence is digital zero)
+CODEC_IDS = {"G722": "G722/16000/1", "PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
+
+
+class Recorder(pj.AudioMediaPort):
+    """Keeps every frame heard, and when the last voiced one was (frame counter = media time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: list[bytes] = []
+        self.voiced_frames = 0
+        self.last_voiced_index = -1
+        self.first_voiced_index = -1
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        if frame.type != pj.PJMEDIA_FRAME_TYPE_AUDIO or not frame.size:
+            data = bytes(FRAME * 2)
+        else:
+            data = bytes(frame.buf)
+        self.frames.append(data)
+        x = np.frombuffer(data, dtype=np.int16).astype(np.float32)
+        if x.size and float(np.sqrt(np.mean(x * x))) > VOICE_RMS:
+            self.voiced_frames += 1
+            self.last_voiced_index = len(self.frames) - 1
+            if self.first_voiced_index < 0:
+                self.first_voiced_index = self.last_voiced_index
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+
+
+class Player(pj.AudioMediaPort):
+    """Sends queued audio, then silence; counts frames so plays are timed in media time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.audio = np.zeros(0, dtype=np.int16)
+        self.pos = 0
+        self.silence = bytes(FRAME * 2)
+
+    def play(self, samples: np.ndarray) -> None:
+        self.audio = samples.astype(np.int16)
+        self.pos = 0
+
+    @property
+    def busy(self) -> bool:
+        return self.pos < len(self.audio)
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        if self.pos < len(self.audio):
+            chunk = self.audio[self.pos : self.pos + FRAME]
+            self.pos += FRAME
+            data = chunk.tobytes().ljust(FRAME * 2, b"\0")
+        else:
+            data = self.silence
+        frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
+        frame.buf = pj.ByteVector(data)
+        frame.size = FRAME * 2
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        pass
+
+
+@dataclass
+class TurnResult:
+    wav: str
+    play_start_ms: float = 0.0
+    play_end_ms: float = 0.0
+    reply_onset_ms: float | None = None
+    reply_end_ms: float | None = None
+
+
+@dataclass
+class CallResult:
+    uri: str
+    codec_wanted: str
+    answered: bool = False
+    status: int = 0
+    reason: str = ""
+    codec: str = ""
+    disconnected_by: str = ""
+    greeting_onset_ms: float | None = None
+    greeting_end_ms: float | None = None
+    ended_ms: float | None = None
+    turns: list[TurnResult] = field(default_factory=list)
+    error: str = ""
+
+
+class CallerCall(pj.Call):
+    def __init__(self, acc: pj.Account) -> None:
+        super().__init__(acc)
+        self.state = pj.PJSIP_INV_STATE_NULL
+        self.media_ready = False
+        self.confirmed_at: float | None = None
+        self.disconnected_at: float | None = None
+        self.status = 0
+        self.reason = ""
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
+        ci = self.getInfo()
+        self.state = ci.state
+        self.status = ci.lastStatusCode
+        self.reason = ci.lastReason
+        if ci.state == pj.PJSIP_INV_STATE_CONFIRMED and self.confirmed_at is None:
+            self.confirmed_at = time.monotonic()
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.disconnected_at = time.monotonic()
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        ci = self.getInfo()
+        for mi in ci.media:
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                self.media_ready = True
+
+
+class Caller:
+    """One pjsua2 endpoint on loopback placing one scripted call."""
+
+    def __init__(self, host: str = "127.0.0.1", codec: str = "PCMU", rtp_port: int = 46000) -> None:
+        self.ep = pj.Endpoint()
+        self.ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.userAgent = "voicebox-test-caller"
+        cfg.logConfig.level = 1
+        cfg.logConfig.consoleLevel = 1
+        cfg.medConfig.clockRate = RATE_HZ
+        cfg.medConfig.sndClockRate = RATE_HZ
+        cfg.medConfig.audioFramePtime = FRAME_MS
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        self.ep.libInit(cfg)
+        self.ep.audDevManager().setNullDev()
+        for info in self.ep.codecEnum2():
+            self.ep.codecSetPriority(info.codecId, 0)
+        if codec not in CODEC_IDS:
+            # A codec the agent does not support (tests of 488): enable it by its pjsua id.
+            self.ep.codecSetPriority(codec, 255)
+        else:
+            self.ep.codecSetPriority(CODEC_IDS[codec], 255)
+        tc = pj.TransportConfig()
+        tc.port = 0
+        tc.boundAddress = host
+        tc.publicAddress = host
+        self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+        self.ep.libStart()
+        ac = pj.AccountConfig()
+        ac.idUri = f"sip:caller@{host}"
+        mt = ac.mediaConfig.transportConfig
+        mt.port = rtp_port
+        mt.portRange = 200
+        mt.boundAddress = host
+        mt.publicAddress = host
+        self.acc = pj.Account()
+        self.acc.create(ac, True)
+        self.codec = codec
+
+    def pump(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.ep.libHandleEvents(10)
+
+    def run(
+        self,
+        uri: str,
+        wavs: list[Path],
+        record: Path | None,
+        quiet_ms: int = 2000,
+        answer_timeout_s: float = 15,
+        reply_timeout_s: float = 30,
+        wait_hangup_s: float = 0,
+        hang_up: bool = True,
+    ) -> CallResult:
+        res = CallResult(uri, self.codec)
+        call = CallerCall(self.acc)
+        rec, player = Recorder(), Player()
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE_HZ, 1, FRAME_MS * 1000, 16)
+        rec.createPort("rec", fmt)
+        player.createPort("play", fmt)
+        prm = pj.CallOpParam(True)
+        call.makeCall(uri, prm)
+        deadline = time.monotonic() + answer_timeout_s
+        while time.monotonic() < deadline and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.ep.libHandleEvents(10)
+            if call.confirmed_at is not None and call.media_ready:
+                break
+        if call.confirmed_at is None or not call.media_ready:
+            res.status, res.reason = call.status, call.reason
+            if call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                res.error = "not answered in time"
+                call.hangup(pj.CallOpParam(True))
+                self.pump(1)
+            return self._finish(res, call, rec, record)
+        res.answered = True
+        ci = call.getInfo()
+        for mi in ci.media:
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                aud = call.getAudioMedia(mi.index)
+                aud.startTransmit(rec)
+                player.startTransmit(aud)
+                res.codec = call.getStreamInfo(mi.index).codecName
+                break
+        t0 = time.monotonic()
+        frame_base = len(rec.frames)  # media time: frames since the answer
+
+        def ms_of(index: int) -> float:
+            return (index - frame_base) * FRAME_MS
+
+        def wait_reply(start_index: int, timeout_s: float) -> tuple[float | None, float | None]:
+            """Media times of the agent's next speech onset and end (after quiet_ms of silence)."""
+            end = time.monotonic() + timeout_s
+            onset = None
+            while time.monotonic() < end and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.ep.libHandleEvents(10)
+                if onset is None and rec.last_voiced_index >= start_index:
+                    onset = next(
+                        i for i in range(start_index, len(rec.frames))
+                        if _rms(rec.frames[i]) > VOICE_RMS
+                    )
+                if onset is not None and (len(rec.frames) - 1 - rec.last_voiced_index) * FRAME_MS >= quiet_ms:
+                    return ms_of(onset), ms_of(rec.last_voiced_index + 1)
+            if onset is not None:
+                return ms_of(onset), ms_of(rec.last_voiced_index + 1)
+            return None, None
+
+        res.greeting_onset_ms, res.greeting_end_ms = wait_reply(frame_base, reply_timeout_s)
+        for wav in wavs:
+            if call.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                break
+            samples, _ = read_wav(wav, RATE_HZ)
+            turn = TurnResult(str(wav))
+            start_index = len(rec.frames)
+            player.play(samples)
+            turn.play_start_ms = ms_of(start_index)
+            while player.busy and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.ep.libHandleEvents(10)
+            turn.play_end_ms = turn.play_start_ms + len(samples) * 1000 / RATE_HZ
+            turn.reply_onset_ms, turn.reply_end_ms = wait_reply(len(rec.frames), reply_timeout_s)
+            res.turns.append(turn)
+        if wait_hangup_s > 0:
+            end = time.monotonic() + wait_hangup_s
+            while time.monotonic() < end and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.ep.libHandleEvents(10)
+        if call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            if hang_up:
+                res.disconnected_by = "caller"
+                call.hangup(pj.CallOpParam(True))
+                end = time.monotonic() + 3
+                while time.monotonic() < end and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                    self.ep.libHandleEvents(10)
+        else:
+            res.disconnected_by = "agent"
+        if call.disconnected_at is not None:
+            res.ended_ms = (call.disconnected_at - t0) * 1000
+        return self._finish(res, call, rec, record)
+
+    def _finish(self, res: CallResult, call: CallerCall, rec: Recorder, record: Path | None) -> CallResult:
+        res.status = res.status or call.status
+        res.reason = res.reason or call.reason
+        if record is not None:
+            audio = np.frombuffer(b"".join(rec.frames), dtype=np.int16) if rec.frames else np.zeros(0, np.int16)
+            write_wav(record, audio, RATE_HZ)
+        return res
+
+    def close(self) -> None:
+        self.acc = None
+        self.ep.libDestroy()
+
+
+def _rms(frame: bytes) -> float:
+    x = np.frombuffer(frame, dtype=np.int16).astype(np.float32)
+    return float(np.sqrt(np.mean(x * x))) if x.size else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("uri")
+    p.add_argument("--codec", default="PCMU")
+    p.add_argument("--play", action="append", default=[], type=Path, help="caller turn WAV (repeatable)")
+    p.add_argument("--record", type=Path, help="write what the caller heard to this WAV")
+    p.add_argument("--json", type=Path, help="write the result here (else stdout)")
+    p.add_argument("--quiet-ms", type=int, default=2000, help="silence that ends an agent reply")
+    p.add_argument("--reply-timeout-s", type=float, default=30)
+    p.add_argument("--wait-hangup-s", type=float, default=0, help="after the last turn, wait for the agent to hang up")
+    p.add_argument("--rtp-port", type=int, default=46000)
+    p.add_argument("--host", default="127.0.0.1")
+    args = p.parse_args(argv)
+    caller = Caller(args.host, args.codec, args.rtp_port)
+    try:
+        res = caller.run(
+            args.uri, args.play, args.record, args.quiet_ms,
+            reply_timeout_s=args.reply_timeout_s, wait_hangup_s=args.wait_hangup_s,
+        )
+    finally:
+        caller.close()
+    out = json.dumps(asdict(res), indent=1)
+    if args.json:
+        args.json.write_text(out)
+    else:
+        print(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

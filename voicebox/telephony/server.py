@@ -1,0 +1,327 @@
+"""The SIP user agent: answers INVITEs, bridges media into call pipelines, enforces call hygiene.
+
+One thread owns pjsua2 (``threadCnt=0``, ``mainThreadOnly=True``): it polls the library, runs the
+commands other threads queue for it, and does the periodic checks (RTP timeout, maximum call
+length). Pipeline threads never call pjsua2 directly.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+import pjsua2 as pj
+
+from voicebox.agent import AgentConfig
+from voicebox.audio.ringbuffer import RingBuffer
+from voicebox.config import Config
+from voicebox.engines import Engines
+from voicebox.pipeline import CallPipeline
+from voicebox.telephony.media_port import BridgePort, make_format
+
+log = logging.getLogger("voicebox.sip")
+
+CODEC_IDS = {"G722": "G722/16000/1", "PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
+PJSUA_MAX_CALLS = 32  # compile-time limit of the pjsua2 wheel; we answer 503 before reaching it
+HOUSEKEEPING_S = 0.5
+
+
+def _header(name: str, value: str) -> pj.SipHeader:
+    h = pj.SipHeader()
+    h.hName = name
+    h.hValue = value
+    return h
+
+
+@dataclass
+class CallSlot:
+    """Everything one admitted call owns; touched only on the SIP thread."""
+
+    session: str
+    call: "AgentCall"
+    started: float = field(default_factory=time.monotonic)
+    port: BridgePort | None = None
+    pipeline: CallPipeline | None = None
+    codec: str = ""
+    last_rx_pkts: int = -1
+    last_rx_change: float = field(default_factory=time.monotonic)
+    ending: bool = False
+    max_length_said: bool = False
+
+
+class AgentCall(pj.Call):
+    def __init__(self, server: "SipServer", acc: pj.Account, call_id: int) -> None:
+        super().__init__(acc, call_id)
+        self.server = server
+        self.session = uuid.uuid4().hex[:12]
+        self.log = logging.LoggerAdapter(log, {"session": self.session})
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
+        ci = self.getInfo()
+        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.server.on_disconnected(self, ci.lastStatusCode, ci.lastReason)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
+        self.server.on_media(self)
+
+
+class AgentAccount(pj.Account):
+    def __init__(self, server: "SipServer") -> None:
+        super().__init__()
+        self.server = server
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
+        self.server.on_incoming(self, prm)
+
+
+class SipServer:
+    def __init__(self, cfg: Config, agent: AgentConfig, engines: Engines) -> None:
+        self.cfg = cfg
+        self.agent = agent
+        self.engines = engines
+        self.ep: pj.Endpoint | None = None
+        self.account: AgentAccount | None = None
+        self.slots: dict[int, CallSlot] = {}  # pjsua call id -> slot
+        self._graveyard: list[CallSlot] = []  # ended calls whose pjsua objects are freed next tick
+        self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
+        self._stop = threading.Event()
+        self.total_calls = 0
+        self.rejected_calls = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        sip = self.cfg.sip
+        ep = pj.Endpoint()
+        ep.libCreate()
+        epc = pj.EpConfig()
+        epc.uaConfig.threadCnt = 0
+        epc.uaConfig.mainThreadOnly = True
+        epc.uaConfig.maxCalls = PJSUA_MAX_CALLS
+        epc.uaConfig.userAgent = "voicebox"
+        epc.logConfig.level = 2
+        epc.logConfig.consoleLevel = 2
+        med = epc.medConfig
+        med.clockRate = self.cfg.media.clock_rate_hz
+        med.sndClockRate = self.cfg.media.clock_rate_hz
+        med.audioFramePtime = self.cfg.media.frame_ms
+        med.channelCount = 1
+        med.noVad = True  # silence suppression would starve the RTP timeout check
+        med.ecTailLen = 0  # pjmedia's canceller only works with a sound device
+        ep.libInit(epc)
+        ep.audDevManager().setNullDev()
+        for info in ep.codecEnum2():
+            ep.codecSetPriority(info.codecId, 0)
+        for rank, name in enumerate(sip.codecs):
+            ep.codecSetPriority(CODEC_IDS[name], 255 - rank)
+        tc = pj.TransportConfig()
+        tc.port = sip.port
+        tc.boundAddress = sip.host
+        tc.publicAddress = sip.host
+        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+        if sip.tcp:
+            ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc)
+        ep.libStart()
+        ac = pj.AccountConfig()
+        ac.idUri = f"sip:{sip.user}@{sip.host}:{sip.port}"
+        mt = ac.mediaConfig.transportConfig
+        mt.port = sip.rtp_port
+        mt.portRange = sip.rtp_port_range
+        mt.boundAddress = sip.host
+        mt.publicAddress = sip.host
+        self.account = AgentAccount(self)
+        self.account.create(ac, True)
+        self.ep = ep
+        log.info(
+            "listening on sip:%s@%s:%d (udp%s), codecs %s, max %d calls",
+            sip.user, sip.host, sip.port, "+tcp" if sip.tcp else "", ",".join(sip.codecs), sip.max_calls,
+        )
+
+    def run(self) -> None:
+        """The SIP thread's loop; returns after ``stop()`` once every call is hung up."""
+        assert self.ep is not None
+        next_check = time.monotonic()
+        while True:
+            self.ep.libHandleEvents(10)
+            self._run_commands()
+            now = time.monotonic()
+            if now >= next_check:
+                next_check = now + HOUSEKEEPING_S
+                self._housekeeping(now)
+            if self._stop.is_set():
+                break
+        self._shutdown()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the SIP thread (the only thread that may call pjsua2)."""
+        self._commands.put(fn)
+
+    def _run_commands(self) -> None:
+        while True:
+            try:
+                fn = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fn()
+            except Exception:
+                log.exception("error sip.command_failed")
+
+    def _shutdown(self) -> None:
+        for slot in list(self.slots.values()):
+            self._hang_up(slot, "shutdown", None)
+        deadline = time.monotonic() + 3
+        while self.slots and time.monotonic() < deadline:
+            self.ep.libHandleEvents(20)
+        for slot in list(self.slots.values()) + self._graveyard:
+            if slot.pipeline:
+                slot.pipeline.stop()
+                slot.pipeline.join(2)
+        self.slots.clear()
+        self._graveyard.clear()
+        self.account = None
+        # pjsua2 asserts if a Call or Account is freed after libDestroy: free them all now.
+        gc.collect()
+        self.ep.libDestroy()
+        self.ep = None
+
+    # -- call events (SIP thread) ------------------------------------------------------------
+    def on_incoming(self, acc: AgentAccount, prm: pj.OnIncomingCallParam) -> None:
+        call = AgentCall(self, acc, prm.callId)
+        ci = call.getInfo()
+        call_id = ci.callIdString
+        src = prm.rdata.srcAddress
+        active = sum(1 for s in self.slots.values() if not s.ending)
+        if active >= self.cfg.sip.max_calls:
+            self.rejected_calls += 1
+            op = pj.CallOpParam()
+            op.statusCode = self.cfg.sip.busy_status
+            if op.statusCode == 503:
+                op.txOption.headers.append(_header("Retry-After", str(self.cfg.sip.retry_after_s)))
+            call.log.info("call rejected status=%d reason=capacity active=%d from=%s sip_call_id=%s",
+                          op.statusCode, active, src, call_id)
+            # Registered before answering: DISCONNECTED can fire inside answer() itself, and
+            # pjsua needs the Python object alive until then.
+            self.slots[ci.id] = CallSlot(call.session, call, ending=True)
+            call.answer(op)
+            return
+        self.total_calls += 1
+        self.slots[ci.id] = CallSlot(call.session, call)
+        call.log.info("call start from=%s to=%s sip_call_id=%s", src, ci.localUri, call_id)
+        op = pj.CallOpParam()
+        op.statusCode = 200
+        call.answer(op)
+
+    def on_media(self, call: AgentCall) -> None:
+        slot = self.slots.get(call.getId())
+        if slot is None or slot.ending:
+            return
+        ci = call.getInfo()
+        for mi in ci.media:
+            if mi.type != pj.PJMEDIA_TYPE_AUDIO or mi.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
+                continue
+            aud = call.getAudioMedia(mi.index)
+            if slot.port is None:
+                media = self.cfg.media
+                rate = media.clock_rate_hz
+                frame = rate * media.frame_ms // 1000
+                inbound = RingBuffer(rate * media.inbound_buffer_ms // 1000)
+                playout = RingBuffer(rate * media.playout_buffer_ms // 1000)
+                slot.port = BridgePort(inbound, playout, frame)
+                slot.port.createPort(f"call{ci.id}", make_format(rate, media.frame_ms))
+                slot.pipeline = CallPipeline(
+                    slot.session, self.engines, self.agent, self.cfg, inbound, playout,
+                    lambda reason, code, cid=ci.id: self.submit(lambda: self._hang_up_id(cid, reason, code)),
+                )
+            aud.startTransmit(slot.port)
+            slot.port.startTransmit(aud)
+            try:
+                slot.codec = call.getStreamInfo(mi.index).codecName
+            except pj.Error:
+                pass
+            if slot.pipeline is not None and not slot.pipeline.started:
+                call.log.info("media active codec=%s", slot.codec)
+                slot.pipeline.start()
+            return
+
+    def on_disconnected(self, call: AgentCall, status: int, reason: str) -> None:
+        slot = self.slots.pop(call.getId(), None)
+        if slot is None:
+            return
+        if slot.pipeline is not None:
+            slot.pipeline.stop()
+            port = slot.port
+            call.log.info(
+                "call end status=%d reason=%s duration=%.1f s codec=%s turns=%d underruns=%d max_frame_gap=%.0f ms",
+                status, reason, time.monotonic() - slot.started, slot.codec, slot.pipeline.turn_count,
+                port.underruns if port else 0, port.max_request_gap_ms if port else 0.0,
+            )
+        elif not slot.ending:
+            call.log.info("call end status=%d reason=%s (before media)", status, reason)
+        self._graveyard.append(slot)
+
+    # -- hygiene -----------------------------------------------------------------------------
+    def _hang_up_id(self, call_index: int, reason: str, code: str | None) -> None:
+        slot = self.slots.get(call_index)
+        if slot is not None:
+            self._hang_up(slot, reason, code)
+
+    def _hang_up(self, slot: CallSlot, reason: str, code: str | None) -> None:
+        if slot.ending:
+            return
+        slot.ending = True
+        slot.call.log.info("hang up reason=%s%s", reason, f" error={code}" if code else "")
+        op = pj.CallOpParam()
+        op.statusCode = 200
+        op.txOption.headers.append(_header("Reason", f'SIP;cause=200;text="{reason}"'))
+        try:
+            slot.call.hangup(op)
+        except pj.Error as e:
+            slot.call.log.warning("error sip.hangup_failed %s", e.info())
+
+    def _housekeeping(self, now: float) -> None:
+        # Free pjsua objects of calls that ended on an earlier tick, never inside their callback.
+        for slot in self._graveyard:
+            if slot.pipeline is not None:
+                slot.pipeline.join(0)
+            if slot.port is not None:
+                slot.port = None
+        self._graveyard = [s for s in self._graveyard if s.pipeline is not None and s.pipeline.alive()]
+        sip = self.cfg.sip
+        for slot in list(self.slots.values()):
+            if slot.ending or slot.pipeline is None:
+                continue
+            age = now - slot.started
+            if age >= sip.max_call_s and not slot.max_length_said:
+                slot.max_length_said = True
+                slot.pipeline.say_and_hang_up(self.agent.max_call_goodbye, "max_call_length")
+                continue
+            if age >= sip.max_call_s + 15:  # the goodbye could not be played: end it anyway
+                self._hang_up(slot, "max_call_length", None)
+                continue
+            pkts = self._rx_packets(slot)
+            if pkts != slot.last_rx_pkts:
+                slot.last_rx_pkts = pkts
+                slot.last_rx_change = now
+            elif now - slot.last_rx_change >= sip.rtp_timeout_s:
+                self._hang_up(slot, "rtp_timeout", "sip.rtp_timeout")
+
+    @staticmethod
+    def _rx_packets(slot: CallSlot) -> int:
+        try:
+            ci = slot.call.getInfo()
+            for mi in ci.media:
+                if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                    st = slot.call.getStreamStat(mi.index)
+                    return int(st.rtcp.rxStat.pkt)
+        except pj.Error:
+            pass
+        return slot.last_rx_pkts

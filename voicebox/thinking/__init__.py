@@ -1,0 +1,1 @@
+"""Thinking: deciding what to say to a caller's turn."""
