@@ -56,10 +56,15 @@ class RingBuffer:
     def write_overwrite(self, samples: np.ndarray) -> None:
         """Never blocks: if full, the oldest samples are dropped (right for live caller audio)."""
         samples = np.asarray(samples, dtype=np.int16)
-        if len(samples) > self._cap:
-            self.dropped += len(samples) - self._cap
-            samples = samples[-self._cap :]
         with self._cond:
+            if len(samples) > self._cap:
+                # Only the newest fit; the rest count as written and immediately dropped, so
+                # positions stay "samples since creation".
+                lost = len(samples) - self._cap
+                self.written += lost
+                self.read += lost
+                self.dropped += lost
+                samples = samples[-self._cap :]
             over = self._len + len(samples) - self._cap
             if over > 0:
                 self._start = (self._start + over) % self._cap

@@ -6,6 +6,7 @@ so the rules can be tested with a list of booleans; ``webrtc_classifier`` suppli
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable
@@ -49,8 +50,11 @@ class TurnDetector:
         self.frame_ms = frame_ms
         self.is_speech = is_speech
         self._now_ms = 0
-        self._preroll: deque[np.ndarray] = deque(maxlen=max(1, cfg.preroll_ms // frame_ms))
-        self._onset: deque[bool] = deque(maxlen=max(1, cfg.start_ms // frame_ms))
+        onset_frames = max(1, cfg.start_ms // frame_ms)
+        # The pre-roll holds the onset window too, so that preroll_ms of audio from before the
+        # first voiced frame survives.
+        self._preroll: deque[np.ndarray] = deque(maxlen=onset_frames + cfg.preroll_ms // frame_ms)
+        self._onset: deque[bool] = deque(maxlen=onset_frames)
         self._in_turn = False
         self._frames: list[np.ndarray] = []
         self._start_ms = 0
@@ -78,11 +82,14 @@ class TurnDetector:
             self._preroll.append(frame)
             self._onset.append(voiced)
             needed = self._onset.maxlen or 1
-            # Onset: most of the last start_ms voiced, so one click does not open a turn.
-            if voiced and len(self._onset) == needed and sum(self._onset) >= max(1, int(needed * 0.8)):
+            # Onset: 80% of the last start_ms voiced, so one click does not open a turn.
+            if voiced and len(self._onset) == needed and sum(self._onset) >= max(1, math.ceil(needed * 0.8)):
                 self._in_turn = True
-                self._frames = list(self._preroll)
-                self._start_ms = t0 - (needed - 1) * self.frame_ms
+                first_voiced = self._onset.index(True)
+                frames = list(self._preroll)
+                onset_at = len(frames) - needed + first_voiced
+                self._frames = frames[max(0, onset_at - self.cfg.preroll_ms // self.frame_ms) :]
+                self._start_ms = t0 - (needed - 1 - first_voiced) * self.frame_ms
                 self._voiced_ms = sum(self._onset) * self.frame_ms
                 self._last_voiced_ms = self._now_ms
                 self._silence_ms = 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 _SENTENCE_END = re.compile(r"([.!?]+[\"')\]]*)(\s+|$)")
+# Titles and abbreviations whose period ends no sentence ("ask for Dr. Smith").
+_ABBREVIATIONS = {"dr", "mr", "mrs", "ms", "st", "prof", "jr", "sr", "vs", "etc", "e.g", "i.e", "approx", "no"}
 
 
 class SentenceChunker:
@@ -26,6 +28,9 @@ class SentenceChunker:
             for cand in _SENTENCE_END.finditer(self._buf):
                 # Needs trailing whitespace (more text came), else wait: "1." may become "1.5".
                 if cand.group(2) and cand.end(1) >= self.min_chars:
+                    before = self._buf[: cand.start(1)].rsplit(None, 1)
+                    if before and before[-1].lower().rstrip(".") in _ABBREVIATIONS and cand.group(1) == ".":
+                        continue
                     m = cand
                     break
             if m is None:

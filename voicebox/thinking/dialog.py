@@ -87,7 +87,7 @@ class Dialog:
             if len(said) >= 2:
                 break
         else:
-            tail = chunker.flush()
+            tail = None if cancelled.is_set() else chunker.flush()
             if tail and len(said) < 2:
                 if unsupported_numbers(tail, self._facts_text):
                     tail = self.agent.no_information

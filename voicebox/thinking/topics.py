@@ -39,11 +39,17 @@ class TopicMatcher:
         self._keys = [(t, {stem(k.lower()) for k in t.keywords}) for t in topics]
 
     def match(self, text: str) -> TopicMatch | None:
-        """The topic with the most keyword hits (at least ``min_hits``), or None."""
+        """The topic with the most keyword hits (at least ``min_hits``), or None.
+
+        Ties go to the narrower topic (fewer keywords): "cancel my appointment" is about
+        cancelling, not booking.
+        """
         said = set(words(text))
         best: TopicMatch | None = None
+        best_key = (0, 0.0)
         for topic, keys in self._keys:
             hits = len(said & keys)
-            if hits >= topic.min_hits and (best is None or hits > best.score):
-                best = TopicMatch(topic, hits)
+            key = (hits, hits / len(keys))
+            if hits >= topic.min_hits and key > best_key:
+                best, best_key = TopicMatch(topic, hits), key
         return best
