@@ -38,6 +38,7 @@ class Say:
     text: str
     audio: np.ndarray | None = None
     hang_up_after: str | None = None  # reason to end the call once this has been heard
+    error_code: str | None = None  # what went wrong, when hanging up after an apology
     turn: int = 0
     on_first_audio: Callable[[], None] | None = None
 
@@ -150,7 +151,7 @@ class CallPipeline:
         if voice_alive:
             try:
                 apology = self.engines.tts.cached(self.agent.apology)
-                self._say(Say(self.agent.apology, apology, hang_up_after="internal_error"))
+                self._say(Say(self.agent.apology, apology, hang_up_after="internal_error", error_code=code))
                 return
             except Exception:
                 self.log.exception("error tts.apology_failed")
@@ -280,5 +281,5 @@ class CallPipeline:
                 while not self.stopped.is_set() and not self.playout.wait_empty(0.1):
                     pass
                 time.sleep(0.2)  # the jitter of the far end's playout
-                self._hang_up(item.hang_up_after, "internal_error" if item.hang_up_after == "internal_error" else None)
+                self._hang_up(item.hang_up_after, item.error_code)
                 return

@@ -122,9 +122,9 @@ def agent_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def strict_server(tmp_path_factory):
-    """One call at most, a 3 s RTP timeout, and a transcriber that always fails (fault injection)."""
+    """One call at most, a 3 s RTP timeout, 25 s calls, and a transcriber that always fails."""
     config = (
-        "[sip]\nmax_calls = 1\nrtp_timeout_s = 3\nrtp_port = 43000\n"
+        "[sip]\nmax_calls = 1\nrtp_timeout_s = 3\nmax_call_s = 25\nrtp_port = 43000\n"
         "[testing]\nfail_stage = \"stt\"\n"
     )
     server = start_server(tmp_path_factory.mktemp("strict"), config)

@@ -110,4 +110,34 @@ def test_internal_error_is_apologized_for_and_call_ended(strict_server, tmp_path
     assert res["disconnected_by"] == "agent", res
     heard = transcribe(res["recording"])
     assert "sorry" in heard, heard
-    assert "error stt.decode_failed" in strict_server.log_text()
+    log = strict_server.log_text()
+    assert "error stt.decode_failed" in log and "hang up reason=internal_error error=stt.decode_failed" in log
+
+
+def test_two_calls_at_once_are_independent(agent_server, tmp_path, transcribe):
+    """Two callers on different codecs ask different questions at the same time."""
+    procs = []
+    for codec, wav in (("G722", "location_0.wav"), ("PCMU", "price_cleaning_0.wav")):
+        d = tmp_path / codec
+        d.mkdir()
+        procs.append((codec, d, subprocess.Popen(
+            caller_cmd(agent_server.uri, codec, [WAV / wav], d / "heard.wav", d / "call.json"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )))
+    heard = {}
+    for codec, d, p in procs:
+        out, _ = p.communicate(timeout=150)
+        assert p.returncode == 0, out[-2000:]
+        heard[codec] = transcribe(d / "heard.wav")
+    # (tiny.en, the test's ear, hears "Mill Lane" as "mulan" at times: check the rest.)
+    assert "42" in heard["G722"] and "springfield" in heard["G722"] and "90" not in heard["G722"], heard
+    assert re.search(r"(?<!\d)(90|ninety)(?!\d)", heard["PCMU"]) and "springfield" not in heard["PCMU"], heard
+
+
+def test_call_is_ended_at_max_length(strict_server, tmp_path, transcribe):
+    # strict_server: max_call_s = 25. A caller who never hangs up gets a goodbye and a BYE.
+    res = call(strict_server.uri, "PCMU", [], tmp_path, wait_hangup_s=45, quiet_ms=500)
+    assert res["disconnected_by"] == "agent", res
+    assert 24_000 <= res["ended_ms"] <= 40_000, res
+    assert "time limit" in transcribe(res["recording"])
+    assert "hang up reason=max_call_length" in strict_server.log_text()
