@@ -27,7 +27,7 @@ def test_defaults_are_valid():
     assert cfg.media.clock_rate_hz == 16000
     assert cfg.vad.min_turn_ms < cfg.vad.max_turn_ms
     assert cfg.agent == "riverside_dental"
-    assert cfg.log.content == "metadata"
+    assert cfg.privacy.content == "metadata"
 
 
 def test_empty_file_gives_defaults(tmp_path):

@@ -28,8 +28,8 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["data_dir"] = args.data_dir
     cfg = load_config(args.config, overrides)
     setup_logging(cfg.log.level)
-    if cfg.log.content == "full":
-        log.warning("log.content=full: caller and agent words will be written to the logs")
+    if cfg.privacy.content == "full":
+        log.warning("privacy.content=full: caller and agent words will be written to call records and logs")
     agent = load_agent(cfg.agent)
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -38,15 +38,27 @@ def _serve(args: argparse.Namespace) -> int:
         log.error("error model.missing %s", e)
         return 2
 
+    from voicebox.records.retention import RetentionJob
+    from voicebox.records.store import RecordStore
+    from voicebox.telemetry.metrics import Metrics
     from voicebox.telephony.server import SipServer
 
-    server = SipServer(cfg, agent, engines)
+    retention = RetentionJob(cfg.data_dir, cfg.privacy.retention_days)
+    retention.start()  # expired records go before the first new call is written
+    store = RecordStore(cfg.data_dir)
+    metrics = Metrics()
+    if cfg.metrics.enabled:
+        port = metrics.serve(cfg.metrics.host, cfg.metrics.port)
+        log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, port)
+    server = SipServer(cfg, agent, engines, store, metrics)
     # Transports open only now: OPTIONS get 200 once the models are loaded, which is how
     # tests and monitors know the agent is ready.
     server.start()
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     server.run()
+    retention.stop()
+    store.flush()
     log.info("stopped")
     return 0
 
@@ -75,6 +87,40 @@ def _models(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir is not None:
+        return Path(args.data_dir)
+    return load_config(args.config).data_dir
+
+
+def _calls(args: argparse.Namespace) -> int:
+    from voicebox.records.reader import find_call, format_calls, format_timeline, list_calls
+
+    data_dir = _data_dir(args)
+    if args.session:
+        path = find_call(data_dir, args.session)
+        if path is None:
+            print(f"voicebox: no single call matches {args.session!r} in {data_dir}", file=sys.stderr)
+            return 1
+        print(format_timeline(path))
+    else:
+        print(format_calls(list_calls(data_dir, args.limit)))
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from voicebox.records.retention import parse_age, purge
+
+    try:
+        age = parse_age(args.older_than)
+    except ValueError as e:
+        print(f"voicebox: {e}", file=sys.stderr)
+        return 2
+    n = purge(_data_dir(args), age)
+    print(f"removed {n} files older than {args.older_than}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="voicebox", description="A self-hosted, offline voice agent for SIP calls.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -89,6 +135,17 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--assemble", action="store_true", help="join split models into the data dir")
     m.add_argument("--data-dir", default="data")
     m.set_defaults(fn=_models)
+    c = sub.add_parser("calls", help="list recent calls, or show one call's timeline")
+    c.add_argument("session", nargs="?", help="session id (or a unique prefix)")
+    c.add_argument("--limit", type=int, default=20)
+    c.add_argument("--config", type=Path)
+    c.add_argument("--data-dir")
+    c.set_defaults(fn=_calls)
+    g = sub.add_parser("purge", help="delete call records and recordings older than an age")
+    g.add_argument("--older-than", required=True, help="e.g. 30d, 12h")
+    g.add_argument("--config", type=Path)
+    g.add_argument("--data-dir")
+    g.set_defaults(fn=_purge)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

@@ -64,7 +64,7 @@ class ModelsConfig(_Strict):
     stt: str = Field("whisper-tiny-en", description="Manifest name or path to a CTranslate2 whisper dir.")
     llm: str = Field("smollm2-135m", description="Manifest name or path to a GGUF file.")
     tts: str = Field("piper-joe-medium", description="Manifest name or path to a Piper .onnx voice.")
-    stt_threads: int = Field(1, ge=1, le=64)
+    stt_threads: int = Field(2, ge=1, le=64)
     llm_threads: int = Field(2, ge=1, le=64)
     llm_context_tokens: int = Field(2048, ge=256, le=32768)
     llm_max_reply_tokens: int = Field(60, ge=8, le=1024)
@@ -88,9 +88,31 @@ class VadConfig(_Strict):
 
 class LogConfig(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    content: Literal["metadata", "full"] = Field(
-        "metadata", description="metadata: no caller or agent words in logs; full: log them."
+
+
+class PrivacyConfig(_Strict):
+    content: Literal["metadata", "redacted", "full"] = Field(
+        "metadata",
+        description="What of the caller's and agent's words reaches records and logs: nothing, "
+        "words with personal data replaced by [CARD], [PHONE]..., or everything.",
     )
+    retention_days: float = Field(30.0, gt=0, le=3650, description="Call records and recordings older than this are deleted.")
+
+
+class MetricsConfig(_Strict):
+    enabled: bool = True
+    host: str = Field("127.0.0.1", description="Prometheus endpoint address; keep it local unless scraped remotely.")
+    port: int = Field(9464, ge=0, le=65535, description="0 picks a free port (printed at start-up).")
+
+
+class BudgetConfig(_Strict):
+    """Per-turn latency budget in milliseconds; every turn is recorded against it."""
+
+    endpoint_ms: int = Field(800, ge=1, description="Caller's last voiced frame → end-of-turn decision.")
+    transcript_ms: int = Field(600, ge=1, description="Decision → final transcript.")
+    first_token_ms: int = Field(900, ge=1, description="Decision → first sentence of the reply text.")
+    first_audio_ms: int = Field(1200, ge=1, description="Decision → first reply audio playing.")
+    voice_to_voice_ms: int = Field(2000, ge=1, description="Caller's last voiced frame → first reply audio.")
 
 
 class TestingConfig(_Strict):
@@ -107,6 +129,9 @@ class Config(_Strict):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     vad: VadConfig = Field(default_factory=VadConfig)
     log: LogConfig = Field(default_factory=LogConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
     testing: TestingConfig = Field(default_factory=TestingConfig)
 
 

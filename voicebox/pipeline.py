@@ -16,7 +16,7 @@ import logging
 import queue
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -26,6 +26,7 @@ from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.config import Config
 from voicebox.engines import Engines
 from voicebox.listening.turns import SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
+from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.thinking.dialog import Dialog, is_goodbye
 
 HangUp = Callable[[str, "str | None"], None]  # (reason, error code or None)
@@ -39,20 +40,14 @@ class Say:
     audio: np.ndarray | None = None
     hang_up_after: str | None = None  # reason to end the call once this has been heard
     error_code: str | None = None  # what went wrong, when hanging up after an apology
-    turn: int = 0
-    on_first_audio: Callable[[], None] | None = None
+    timeline: TurnTimeline | None = None  # the turn this answers; its first audio is timed
 
 
 @dataclass
-class TurnTiming:
-    """Milliseconds from the end-of-turn decision to each stage of the reply."""
+class TurnDone:
+    """Queued after a turn's last sentence: the voice reports the turn once all of it is queued."""
 
-    turn: int
-    speech_ms: int
-    stt_ms: float = 0.0
-    first_token_ms: float | None = None
-    first_audio_ms: float | None = None
-    started: float = field(default_factory=time.perf_counter)
+    timeline: TurnTimeline
 
 
 _STOP = object()
@@ -68,6 +63,7 @@ class CallPipeline:
         inbound: RingBuffer,
         playout: RingBuffer,
         hang_up: HangUp,
+        events: CallEvents,
     ) -> None:
         self.session = session
         self.engines = engines
@@ -76,6 +72,7 @@ class CallPipeline:
         self.inbound = inbound
         self.playout = playout
         self._hang_up = hang_up
+        self.events = events
         self.log = logging.LoggerAdapter(logging.getLogger("voicebox.call"), {"session": session})
         self.rate = cfg.media.clock_rate_hz
         self.frame_samples = self.rate * cfg.media.frame_ms // 1000
@@ -137,7 +134,8 @@ class CallPipeline:
         except Exception:
             if self.stopped.is_set():
                 return
-            self.log.exception("error %s", code)
+            self.log.exception("unexpected exception")
+            self.events.error(code)
             self._fail(code)
 
     def _fail(self, code: str) -> None:
@@ -154,7 +152,8 @@ class CallPipeline:
                 self._say(Say(self.agent.apology, apology, hang_up_after="internal_error", error_code=code))
                 return
             except Exception:
-                self.log.exception("error tts.apology_failed")
+                self.log.exception("unexpected exception")
+                self.events.error("tts.apology_failed")
         self._hang_up("internal_error", code)
 
     @staticmethod
@@ -185,79 +184,81 @@ class CallPipeline:
                 if isinstance(ev, SpeechStarted):
                     self.log.debug("speech started at %d ms", ev.at_ms)
                 elif isinstance(ev, TurnEnded):
+                    # The decision frame arrived before the audio still queued behind it.
+                    decided_at = time.perf_counter() - len(self.inbound) / self.rate
+                    item = (ev, decided_at)
                     try:
-                        self._turns.put_nowait(ev)
+                        self._turns.put_nowait(item)
                     except queue.Full:
                         # The brain is two turns behind: the newest turn matters most.
                         self._drain(self._turns)
-                        self._turns.put_nowait(ev)
-                        self.log.warning("error pipeline.turn_dropped")
+                        self._turns.put_nowait(item)
+                        self.events.error("pipeline.turn_dropped")
 
     # -- brain -------------------------------------------------------------------------------
     def _think(self) -> None:
         while not self.stopped.is_set():
             try:
-                turn = self._turns.get(timeout=0.2)
+                item = self._turns.get(timeout=0.2)
             except queue.Empty:
                 continue
-            if turn is _STOP:
+            if item is _STOP:
                 return
             if self._failed.is_set():
                 continue
             self.turn_count += 1
-            self._handle_turn(self.turn_count, turn)
+            turn, decided_at = item
+            tl = TurnTimeline(
+                self.turn_count, turn.start_ms, turn.last_voiced_ms, turn.decided_ms, decided_at, turn.reason
+            )
+            self._handle_turn(tl, turn)
 
-    def _handle_turn(self, n: int, turn: TurnEnded) -> None:
-        timing = TurnTiming(n, turn.voiced_ms)
+    def _canned(self, text: str, tl: TurnTimeline, source: str, **kw) -> None:
+        tl.source = source
+        tl.agent_text.append(text)
+        self._say(Say(text, self.engines.tts.cached(text), timeline=tl, **kw))
+        self._say(TurnDone(tl))
+
+    def _handle_turn(self, tl: TurnTimeline, turn: TurnEnded) -> None:
         try:
             if self.cfg.testing.fail_stage == "stt":
                 raise RuntimeError("injected failure (testing.fail_stage = stt)")
             tr = self.engines.stt.transcribe(turn.audio, self.rate)
         except Exception:
-            self.log.exception("error stt.decode_failed")
+            self.log.exception("transcription failed")
+            self.events.error("stt.decode_failed", turn=tl.turn)
             self._fail("stt.decode_failed")
             return
-        timing.stt_ms = (time.perf_counter() - timing.started) * 1000
-        words = tr.text if self.cfg.log.content == "full" else f"<{len(tr.text.split())} words>"
-        self.log.info(
-            "turn %d heard %s speech=%d ms end_reason=%s logprob=%.2f no_speech=%.2f stt=%.0f ms",
-            n, words, turn.voiced_ms, turn.reason, tr.avg_logprob, tr.no_speech_prob, tr.decode_ms,
-        )
+        tl.transcript_at = time.perf_counter()
+        tl.avg_logprob, tl.no_speech_prob, tl.caller_text = tr.avg_logprob, tr.no_speech_prob, tr.text
         if not tr.text:
-            return  # noise or a cough: nothing was said, so nothing is answered
+            tl.source = "noise"  # a cough or line noise: nothing was said, so nothing is answered
+            self.events.turn(tl)
+            return
         if not tr.reliable:
-            self._say(Say(self.agent.not_understood, self.engines.tts.cached(self.agent.not_understood), turn=n))
-            self.log.info("turn %d reprompt (unreliable transcript)", n)
+            self._canned(self.agent.not_understood, tl, "reprompt")
             return
         if is_goodbye(tr.text, self.agent.goodbye_phrases):
-            self.log.info("turn %d goodbye", n)
-            self._say(Say(self.agent.goodbye, self.engines.tts.cached(self.agent.goodbye), hang_up_after="goodbye", turn=n))
+            self._canned(self.agent.goodbye, tl, "goodbye", hang_up_after="goodbye")
             return
-
-        def first_audio() -> None:
-            timing.first_audio_ms = (time.perf_counter() - timing.started) * 1000
-
-        sentences = 0
         try:
             if self.cfg.testing.fail_stage == "llm":
                 raise RuntimeError("injected failure (testing.fail_stage = llm)")
             for sentence in self.dialog.reply(tr.text, self.stopped):
-                if timing.first_token_ms is None:
-                    timing.first_token_ms = (time.perf_counter() - timing.started) * 1000
-                sentences += 1
-                self._say(Say(sentence, turn=n, on_first_audio=first_audio if sentences == 1 else None))
-                if self.cfg.log.content == "full":
-                    self.log.info("turn %d agent: %s", n, sentence)
+                if tl.first_token_at is None:
+                    tl.first_token_at = time.perf_counter()
+                    tl.source = self.dialog.last_source
+                tl.agent_text.append(sentence)
+                self._say(Say(sentence, timeline=tl))
         except Exception:
-            self.log.exception("error llm.failed")
+            self.log.exception("reply failed")
+            self.events.error("llm.failed", turn=tl.turn)
             self._fail("llm.failed")
             return
-        if sentences == 0:
-            self._say(Say(self.agent.not_understood, self.engines.tts.cached(self.agent.not_understood), turn=n))
-        self.log.info(
-            "turn %d timing stt=%.0f ms first_sentence=%s ms sentences=%d",
-            n, timing.stt_ms, f"{timing.first_token_ms:.0f}" if timing.first_token_ms else "-", sentences,
-        )
+        if not tl.agent_text:
+            self._canned(self.agent.not_understood, tl, "reprompt")
+            return
+        self._say(TurnDone(tl))
 
     # -- voice -------------------------------------------------------------------------------
     def _speak(self) -> None:
@@ -268,15 +269,21 @@ class CallPipeline:
                 continue
             if item is _STOP:
                 return
+            if isinstance(item, TurnDone):
+                self.events.turn(item.timeline)
+                continue
             clips = [item.audio] if item.audio is not None else self.engines.tts.stream(item.text)
             for clip in clips:
                 if self.stopped.is_set():
                     return
-                if item.on_first_audio is not None:
-                    item.on_first_audio()
-                    item.on_first_audio = None
+                tl = item.timeline
+                if tl is not None and tl.first_audio_at is None:
+                    # The clip starts playing once everything queued ahead of it has played.
+                    tl.first_audio_at = time.perf_counter() + len(self.playout) / self.rate
                 self.playout.write(clip, stop=self.stopped)
             if item.hang_up_after:
+                if item.timeline is not None:
+                    self.events.turn(item.timeline)
                 # Hang up only once the caller has heard the last word.
                 while not self.stopped.is_set() and not self.playout.wait_empty(0.1):
                     pass

@@ -67,6 +67,7 @@ class Server:
     proc: subprocess.Popen
     log: Path
     data_dir: Path
+    metrics_port: int
 
     @property
     def uri(self) -> str:
@@ -77,9 +78,9 @@ class Server:
 
 
 def start_server(tmp: Path, config: str) -> Server:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     cfg = tmp / "voicebox.toml"
-    cfg.write_text(config)
+    cfg.write_text(f"{config}\n[metrics]\nport = {metrics_port}\n")
     log = tmp / "serve.log"
     data = tmp / "data"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -94,7 +95,7 @@ def start_server(tmp: Path, config: str) -> Server:
             raise RuntimeError(f"voicebox serve exited early:\n{log.read_text()[-3000:]}")
         status = sip_options(port, 0.5)
         if status and " 200 " in status + " ":
-            return Server(port, proc, log, data)
+            return Server(port, proc, log, data, metrics_port)
         time.sleep(0.5)
     proc.kill()
     raise RuntimeError(f"voicebox serve not ready in time:\n{log.read_text()[-3000:]}")

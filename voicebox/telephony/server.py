@@ -23,6 +23,10 @@ from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.config import Config
 from voicebox.engines import Engines
 from voicebox.pipeline import CallPipeline
+from voicebox.records.call_events import CallEvents
+from voicebox.records.content import ContentPolicy
+from voicebox.records.store import RecordStore
+from voicebox.telemetry.metrics import Metrics
 from voicebox.telephony.media_port import BridgePort, make_format
 
 log = logging.getLogger("voicebox.sip")
@@ -45,6 +49,7 @@ class CallSlot:
 
     session: str
     call: "AgentCall"
+    events: CallEvents | None = None
     started: float = field(default_factory=time.monotonic)
     port: BridgePort | None = None
     pipeline: CallPipeline | None = None
@@ -53,6 +58,7 @@ class CallSlot:
     last_rx_change: float = field(default_factory=time.monotonic)
     ending: bool = False
     max_length_said: bool = False
+    hung_up_by: str = ""
 
 
 class AgentCall(pj.Call):
@@ -81,10 +87,16 @@ class AgentAccount(pj.Account):
 
 
 class SipServer:
-    def __init__(self, cfg: Config, agent: AgentConfig, engines: Engines) -> None:
+    def __init__(
+        self, cfg: Config, agent: AgentConfig, engines: Engines,
+        store: RecordStore | None = None, metrics: Metrics | None = None,
+    ) -> None:
         self.cfg = cfg
         self.agent = agent
         self.engines = engines
+        self.store = store
+        self.metrics = metrics
+        self.policy = ContentPolicy(cfg.privacy.content)
         self.ep: pj.Endpoint | None = None
         self.account: AgentAccount | None = None
         self.slots: dict[int, CallSlot] = {}  # pjsua call id -> slot
@@ -206,16 +218,27 @@ class SipServer:
             op.statusCode = self.cfg.sip.busy_status
             if op.statusCode == 503:
                 op.txOption.headers.append(_header("Retry-After", str(self.cfg.sip.retry_after_s)))
-            call.log.info("call rejected status=%d reason=capacity active=%d from=%s sip_call_id=%s",
-                          op.statusCode, active, src, call_id)
+            call.log.info("call rejected status=%d reason=capacity active=%d sip_call_id=%s",
+                          op.statusCode, active, call_id)
+            if self.metrics is not None:
+                self.metrics.calls_rejected.labels("capacity").inc()
             # Registered before answering: DISCONNECTED can fire inside answer() itself, and
             # pjsua needs the Python object alive until then.
             self.slots[ci.id] = CallSlot(call.session, call, ending=True)
             call.answer(op)
             return
         self.total_calls += 1
-        self.slots[ci.id] = CallSlot(call.session, call)
-        call.log.info("call start from=%s to=%s sip_call_id=%s", src, ci.localUri, call_id)
+        events = CallEvents(call.session, self.store, self.metrics, self.policy, self.cfg.budget)
+        self.slots[ci.id] = CallSlot(call.session, call, events)
+        # The caller's URI usually carries their phone number: kept only at content level "full".
+        caller = ci.remoteUri if self.cfg.privacy.content == "full" else None
+        call.log.info("call start sip_call_id=%s", call_id)
+        if self.store is not None:
+            self.store.open(call.session)
+        events.event("call_start", sip_call_id=call_id, source=str(src).rsplit(":", 1)[0], caller=caller)
+        if self.metrics is not None:
+            self.metrics.calls_total.inc()
+            self.metrics.calls_active.inc()
         op = pj.CallOpParam()
         op.statusCode = 200
         call.answer(op)
@@ -240,6 +263,7 @@ class SipServer:
                 slot.pipeline = CallPipeline(
                     slot.session, self.engines, self.agent, self.cfg, inbound, playout,
                     lambda reason, code, cid=ci.id: self.submit(lambda: self._hang_up_id(cid, reason, code)),
+                    slot.events,
                 )
             aud.startTransmit(slot.port)
             slot.port.startTransmit(aud)
@@ -249,6 +273,7 @@ class SipServer:
                 pass
             if slot.pipeline is not None and not slot.pipeline.started:
                 call.log.info("media active codec=%s", slot.codec)
+                slot.events.event("media", codec=slot.codec)
                 slot.pipeline.start()
             return
 
@@ -256,17 +281,29 @@ class SipServer:
         slot = self.slots.pop(call.getId(), None)
         if slot is None:
             return
+        self._graveyard.append(slot)
+        if slot.events is None:
+            return  # a refused call: nothing was admitted, nothing to record
+        duration = time.monotonic() - slot.started
+        port = slot.port
+        turns = slot.pipeline.turn_count if slot.pipeline is not None else 0
         if slot.pipeline is not None:
             slot.pipeline.stop()
-            port = slot.port
-            call.log.info(
-                "call end status=%d reason=%s duration=%.1f s codec=%s turns=%d underruns=%d max_frame_gap=%.0f ms",
-                status, reason, time.monotonic() - slot.started, slot.codec, slot.pipeline.turn_count,
-                port.underruns if port else 0, port.max_request_gap_ms if port else 0.0,
-            )
-        elif not slot.ending:
-            call.log.info("call end status=%d reason=%s (before media)", status, reason)
-        self._graveyard.append(slot)
+        underruns = port.underruns if port else 0
+        gap = port.max_request_gap_ms if port else 0.0
+        call.log.info(
+            "call end status=%d reason=%s duration=%.1f s codec=%s turns=%d underruns=%d max_frame_gap=%.0f ms",
+            status, reason, duration, slot.codec or "-", turns, underruns, gap,
+        )
+        slot.events.event(
+            "call_end", status=status, reason=reason, duration_s=round(duration, 2), turns=turns,
+            underruns=underruns, max_frame_gap_ms=round(gap, 1), hung_up_by=slot.hung_up_by or "caller",
+        )
+        if self.store is not None:
+            self.store.close(slot.session)
+        if self.metrics is not None:
+            self.metrics.calls_active.dec()
+            self.metrics.underruns.inc(underruns)
 
     # -- hygiene -----------------------------------------------------------------------------
     def _hang_up_id(self, call_index: int, reason: str, code: str | None) -> None:
@@ -278,7 +315,12 @@ class SipServer:
         if slot.ending:
             return
         slot.ending = True
+        slot.hung_up_by = f"agent:{reason}"
         slot.call.log.info("hang up reason=%s%s", reason, f" error={code}" if code else "")
+        if slot.events is not None:
+            slot.events.event("hangup", reason=reason, error=code)
+            if code == "sip.rtp_timeout":
+                slot.events.error(code)
         op = pj.CallOpParam()
         op.statusCode = 200
         op.txOption.headers.append(_header("Reason", f'SIP;cause=200;text="{reason}"'))

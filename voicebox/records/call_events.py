@@ -1,0 +1,114 @@
+"""One call's telemetry: turn timelines against the budget, events, errors, metrics.
+
+Everything a call reports goes through here, so the content policy is applied in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from voicebox.config import BudgetConfig
+from voicebox.records.content import ContentPolicy
+from voicebox.records.store import RecordStore
+from voicebox.telemetry.metrics import Metrics
+
+
+@dataclass
+class TurnTimeline:
+    """One caller turn. ``*_ms`` are media times; ``*_at`` are ``time.perf_counter()`` values."""
+
+    turn: int
+    speech_start_ms: int
+    last_voiced_ms: int
+    decided_ms: int
+    decided_at: float
+    end_reason: str = "silence"
+    transcript_at: float | None = None
+    first_token_at: float | None = None
+    first_audio_at: float | None = None  # when the first reply sample reaches the caller's line
+    source: str = ""  # "topic:<name>", "llm", "goodbye", "reprompt", "noise"
+    avg_logprob: float | None = None
+    no_speech_prob: float | None = None
+    caller_text: str = ""
+    agent_text: list[str] = field(default_factory=list)
+
+    def _since_decision(self, at: float | None) -> float | None:
+        return None if at is None else (at - self.decided_at) * 1000
+
+    def stages_ms(self) -> dict[str, float | None]:
+        endpoint = float(self.decided_ms - self.last_voiced_ms)
+        first_audio = self._since_decision(self.first_audio_at)
+        return {
+            "endpoint_ms": endpoint,
+            "transcript_ms": self._since_decision(self.transcript_at),
+            "first_token_ms": self._since_decision(self.first_token_at),
+            "first_audio_ms": first_audio,
+            "voice_to_voice_ms": None if first_audio is None else endpoint + first_audio,
+        }
+
+
+class CallEvents:
+    def __init__(
+        self, session: str, store: RecordStore | None, metrics: Metrics | None, policy: ContentPolicy,
+        budget: BudgetConfig,
+    ) -> None:
+        self.session = session
+        self.store = store
+        self.metrics = metrics
+        self.policy = policy
+        self.budget = budget
+        self.log = logging.LoggerAdapter(logging.getLogger("voicebox.call"), {"session": session})
+        self.started = time.time()
+
+    def event(self, name: str, **fields: Any) -> None:
+        if self.store is not None:
+            self.store.emit(self.session, name, **fields)
+
+    def error(self, code: str, **fields: Any) -> None:
+        self.log.error("error %s", code)
+        if self.metrics is not None:
+            self.metrics.errors.labels(code).inc()
+        self.event("error", code=code, **fields)
+
+    def turn(self, tl: TurnTimeline) -> None:
+        stages = tl.stages_ms()
+        misses = [
+            name[:-3] for name, value in stages.items()
+            if value is not None and value > getattr(self.budget, name)
+        ]
+        if self.metrics is not None:
+            m = self.metrics
+            m.turns.labels(tl.source.split(":")[0] or "none").inc()
+            for name, value in stages.items():
+                if value is None:
+                    continue
+                if name == "voice_to_voice_ms":
+                    m.voice_to_voice.observe(value / 1000)
+                else:
+                    m.stage_seconds.labels(name[:-3]).observe(value / 1000)
+            for stage in misses:
+                m.budget_misses.labels(stage).inc()
+        fields: dict[str, Any] = {
+            "turn": tl.turn, "source": tl.source, "end_reason": tl.end_reason,
+            "speech_start_ms": tl.speech_start_ms, "last_voiced_ms": tl.last_voiced_ms,
+            "decided_ms": tl.decided_ms,
+            **{k: (None if v is None else round(v, 1)) for k, v in stages.items()},
+            "budget_misses": misses,
+            "avg_logprob": None if tl.avg_logprob is None else round(tl.avg_logprob, 3),
+            "no_speech_prob": None if tl.no_speech_prob is None else round(tl.no_speech_prob, 3),
+            "caller_words": len(tl.caller_text.split()),
+        }
+        caller = self.policy.text(tl.caller_text)
+        if caller is not None:
+            fields["caller_text"] = caller
+            fields["agent_text"] = self.policy.text(" ".join(tl.agent_text))
+        self.event("turn", **fields)
+        fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
+        self.log.info(
+            "turn %d %s heard %s endpoint=%s transcript=%s first_token=%s first_audio=%s v2v=%s ms%s",
+            tl.turn, tl.source, self.policy.for_log(tl.caller_text), *(fmt(v) for v in stages.values()),
+            f" budget_miss={','.join(misses)}" if misses else "",
+        )
