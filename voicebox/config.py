@@ -97,6 +97,7 @@ class PrivacyConfig(_Strict):
         "words with personal data replaced by [CARD], [PHONE]..., or everything.",
     )
     retention_days: float = Field(30.0, gt=0, le=3650, description="Call records and recordings older than this are deleted.")
+    recording: bool = Field(False, description="Record calls (stereo WAV); caller turns about payment are blanked.")
 
 
 class MetricsConfig(_Strict):

@@ -27,6 +27,7 @@ from voicebox.config import Config
 from voicebox.engines import Engines
 from voicebox.listening.turns import SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
+from voicebox.records.recording import CallerTrack, CallRecording
 from voicebox.thinking.dialog import Dialog, is_goodbye
 
 HangUp = Callable[[str, "str | None"], None]  # (reason, error code or None)
@@ -64,6 +65,7 @@ class CallPipeline:
         playout: RingBuffer,
         hang_up: HangUp,
         events: CallEvents,
+        recording: CallRecording | None = None,
     ) -> None:
         self.session = session
         self.engines = engines
@@ -76,6 +78,12 @@ class CallPipeline:
         self.log = logging.LoggerAdapter(logging.getLogger("voicebox.call"), {"session": session})
         self.rate = cfg.media.clock_rate_hz
         self.frame_samples = self.rate * cfg.media.frame_ms // 1000
+        self.recording = recording
+        self._track: CallerTrack | None = None
+        if recording is not None:
+            vad = cfg.vad
+            hold = (vad.preroll_ms + vad.start_ms) // cfg.media.frame_ms + 1
+            self._track = CallerTrack(recording, self.frame_samples, hold)
         self.stopped = threading.Event()
         self._failed = threading.Event()
         self._turns: queue.Queue = queue.Queue(maxsize=2)
@@ -108,12 +116,22 @@ class CallPipeline:
         if self.stopped.is_set():
             return
         self.stopped.set()
+        if self.recording is not None:
+            # Assembling the WAV is file work: never on the SIP thread.
+            threading.Thread(target=self._close_recording, name=f"{self.session}-rec", daemon=True).start()
         self.playout.clear()
         for q in (self._turns, self._speech):
             try:
                 q.put_nowait(_STOP)
             except queue.Full:
                 pass
+
+    def _close_recording(self) -> None:
+        self.join(5.0)
+        try:
+            self.recording.close()
+        except OSError:
+            self.events.error("records.recording_failed")
 
     def join(self, timeout: float = 5.0) -> None:
         deadline = time.monotonic() + timeout
@@ -180,13 +198,20 @@ class CallPipeline:
             frame = self.inbound.read_exact(self.frame_samples, timeout=0.1)
             if frame is None:
                 continue
-            for ev in detector.process(frame):
+            index = self.inbound.read // self.frame_samples - 1  # media time, in frames
+            events = detector.process(frame)
+            if self._track is not None:
+                self._track.add(index, frame, detector.in_turn)
+            for ev in events:
                 if isinstance(ev, SpeechStarted):
                     self.log.debug("speech started at %d ms", ev.at_ms)
                 elif isinstance(ev, TurnEnded):
                     # The decision frame arrived before the audio still queued behind it.
                     decided_at = time.perf_counter() - len(self.inbound) / self.rate
-                    item = (ev, decided_at)
+                    first_index = index - len(ev.audio) // self.frame_samples + 1
+                    if self._track is not None:
+                        self._track.turn_ended(first_index)
+                    item = (ev, decided_at, first_index)
                     try:
                         self._turns.put_nowait(item)
                     except queue.Full:
@@ -207,11 +232,16 @@ class CallPipeline:
             if self._failed.is_set():
                 continue
             self.turn_count += 1
-            turn, decided_at = item
+            turn, decided_at, first_index = item
             tl = TurnTimeline(
                 self.turn_count, turn.start_ms, turn.last_voiced_ms, turn.decided_ms, decided_at, turn.reason
             )
-            self._handle_turn(tl, turn)
+            kept = False
+            try:
+                kept = self._handle_turn(tl, turn)
+            finally:
+                if self._track is not None:
+                    self._track.write_turn(first_index, turn.audio, keep=kept)
 
     def _canned(self, text: str, tl: TurnTimeline, source: str, **kw) -> None:
         tl.source = source
@@ -219,7 +249,17 @@ class CallPipeline:
         self._say(Say(text, self.engines.tts.cached(text), timeline=tl, **kw))
         self._say(TurnDone(tl))
 
-    def _handle_turn(self, tl: TurnTimeline, turn: TurnEnded) -> None:
+    def _is_payment(self, text: str) -> bool:
+        """Payment talk is never recorded: the payment topic, or anything that redacts as card data."""
+        match = self.dialog.topics.match(text)
+        if match is not None and match.topic.name == "payment":
+            return True
+        from voicebox.privacy.redact import redact
+
+        return any(tag in redact(text) for tag in ("[CARD]", "[CVV]", "[EXPIRY]"))
+
+    def _handle_turn(self, tl: TurnTimeline, turn: TurnEnded) -> bool:
+        """Answer one turn; returns whether its audio may be kept in a call recording."""
         try:
             if self.cfg.testing.fail_stage == "stt":
                 raise RuntimeError("injected failure (testing.fail_stage = stt)")
@@ -228,19 +268,20 @@ class CallPipeline:
             self.log.exception("transcription failed")
             self.events.error("stt.decode_failed", turn=tl.turn)
             self._fail("stt.decode_failed")
-            return
+            return False  # unknown content: not kept
         tl.transcript_at = time.perf_counter()
         tl.avg_logprob, tl.no_speech_prob, tl.caller_text = tr.avg_logprob, tr.no_speech_prob, tr.text
         if not tr.text:
             tl.source = "noise"  # a cough or line noise: nothing was said, so nothing is answered
             self.events.turn(tl)
-            return
+            return True
+        keep = self.recording is None or not self._is_payment(tr.text)
         if not tr.reliable:
             self._canned(self.agent.not_understood, tl, "reprompt")
-            return
+            return keep
         if is_goodbye(tr.text, self.agent.goodbye_phrases):
             self._canned(self.agent.goodbye, tl, "goodbye", hang_up_after="goodbye")
-            return
+            return keep
         try:
             if self.cfg.testing.fail_stage == "llm":
                 raise RuntimeError("injected failure (testing.fail_stage = llm)")
@@ -254,11 +295,12 @@ class CallPipeline:
             self.log.exception("reply failed")
             self.events.error("llm.failed", turn=tl.turn)
             self._fail("llm.failed")
-            return
+            return keep
         if not tl.agent_text:
             self._canned(self.agent.not_understood, tl, "reprompt")
-            return
+            return keep
         self._say(TurnDone(tl))
+        return keep
 
     # -- voice -------------------------------------------------------------------------------
     def _speak(self) -> None:
@@ -277,9 +319,14 @@ class CallPipeline:
                 if self.stopped.is_set():
                     return
                 tl = item.timeline
+                ahead = len(self.playout)
                 if tl is not None and tl.first_audio_at is None:
                     # The clip starts playing once everything queued ahead of it has played.
-                    tl.first_audio_at = time.perf_counter() + len(self.playout) / self.rate
+                    tl.first_audio_at = time.perf_counter() + ahead / self.rate
+                if self.recording is not None:
+                    # The bridge clock is the count of caller samples received: the agent's clip
+                    # plays on that clock once what is queued ahead of it has played.
+                    self.recording.write(1, self.inbound.written + ahead, clip)
                 self.playout.write(clip, stop=self.stopped)
             if item.hang_up_after:
                 if item.timeline is not None:

@@ -133,6 +133,15 @@ def strict_server(tmp_path_factory):
     stop_server(server)
 
 
+@pytest.fixture(scope="session")
+def privacy_server(tmp_path_factory):
+    """Transcripts kept with personal data redacted, and calls recorded."""
+    config = '[sip]\nrtp_port = 44000\n[privacy]\ncontent = "redacted"\nrecording = true\n'
+    server = start_server(tmp_path_factory.mktemp("privacy"), config)
+    yield server
+    stop_server(server)
+
+
 _rtp_base = [47000]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from pathlib import Path
@@ -46,8 +47,8 @@ def parse_age(text: str) -> float:
         value = float(text[:-1])
     except ValueError:
         raise ValueError(f"age {text!r}: {text[:-1]!r} is not a number") from None
-    if value < 0:
-        raise ValueError(f"age {text!r} is negative")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"age {text!r} must be a finite, non-negative number")
     return value * units[text[-1]]
 
 

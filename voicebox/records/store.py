@@ -59,7 +59,10 @@ class RecordStore:
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until everything queued so far is on disk (tests, shutdown)."""
         done = threading.Event()
-        self._q.put(("", done))
+        try:
+            self._q.put(("", done), timeout=timeout)
+        except queue.Full:
+            return
         done.wait(timeout)
 
     def _run(self) -> None:
@@ -83,6 +86,6 @@ class RecordStore:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     f = self._files[session] = open(path, "a", encoding="utf-8", buffering=1)
                 f.write(json.dumps(rec, separators=(",", ":")) + "\n")
-            except OSError as e:
+            except Exception as e:  # noqa: BLE001 -- one bad event must not end the writer
                 self.lost += 1
                 log.error("error records.write_failed %s", e, extra={"session": session})

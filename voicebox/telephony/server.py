@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -25,6 +26,7 @@ from voicebox.engines import Engines
 from voicebox.pipeline import CallPipeline
 from voicebox.records.call_events import CallEvents
 from voicebox.records.content import ContentPolicy
+from voicebox.records.recording import CallRecording, recording_path
 from voicebox.records.store import RecordStore
 from voicebox.telemetry.metrics import Metrics
 from voicebox.telephony.media_port import BridgePort, make_format
@@ -68,13 +70,22 @@ class AgentCall(pj.Call):
         self.session = uuid.uuid4().hex[:12]
         self.log = logging.LoggerAdapter(log, {"session": self.session})
 
+    # An exception escaping a pjsua2 callback is printed by SWIG and forgotten, leaving the
+    # call up and silent: every callback ends the call instead.
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
-        ci = self.getInfo()
-        if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
-            self.server.on_disconnected(self, ci.lastStatusCode, ci.lastReason)
+        try:
+            ci = self.getInfo()
+            if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.server.on_disconnected(self, ci.lastStatusCode, ci.lastReason)
+        except Exception:
+            self.log.exception("error sip.callback_failed")
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
-        self.server.on_media(self)
+        try:
+            self.server.on_media(self)
+        except Exception:
+            self.log.exception("error sip.callback_failed")
+            self.server.fail_call(self, "sip.callback_failed")
 
 
 class AgentAccount(pj.Account):
@@ -83,7 +94,10 @@ class AgentAccount(pj.Account):
         self.server = server
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:  # noqa: N802
-        self.server.on_incoming(self, prm)
+        try:
+            self.server.on_incoming(self, prm)
+        except Exception:
+            log.exception("error sip.callback_failed")
 
 
 class SipServer:
@@ -200,7 +214,11 @@ class SipServer:
         self.slots.clear()
         self._graveyard.clear()
         self.account = None
-        # pjsua2 asserts if a Call or Account is freed after libDestroy: free them all now.
+        # pjsua2 asserts if a Call or Account is freed after libDestroy: free them all now,
+        # including any a printed traceback still holds.
+        for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+            if hasattr(sys, name):
+                setattr(sys, name, None)
         gc.collect()
         self.ep.libDestroy()
         self.ep = None
@@ -260,10 +278,13 @@ class SipServer:
                 playout = RingBuffer(rate * media.playout_buffer_ms // 1000)
                 slot.port = BridgePort(inbound, playout, frame)
                 slot.port.createPort(f"call{ci.id}", make_format(rate, media.frame_ms))
+                recording = None
+                if self.cfg.privacy.recording:
+                    recording = CallRecording(recording_path(self.cfg.data_dir, slot.session, time.time()), rate)
                 slot.pipeline = CallPipeline(
                     slot.session, self.engines, self.agent, self.cfg, inbound, playout,
                     lambda reason, code, cid=ci.id: self.submit(lambda: self._hang_up_id(cid, reason, code)),
-                    slot.events,
+                    slot.events, recording,
                 )
             aud.startTransmit(slot.port)
             slot.port.startTransmit(aud)
@@ -305,6 +326,14 @@ class SipServer:
             self.metrics.calls_active.dec()
             self.metrics.underruns.inc(underruns)
 
+    def fail_call(self, call: AgentCall, code: str) -> None:
+        """End a call whose set-up broke (no pipeline to apologize through)."""
+        slot = self.slots.get(call.getId())
+        if slot is not None and slot.events is not None:
+            slot.events.error(code)
+        if slot is not None:
+            self._hang_up(slot, "internal_error", code)
+
     # -- hygiene -----------------------------------------------------------------------------
     def _hang_up_id(self, call_index: int, reason: str, code: str | None) -> None:
         slot = self.slots.get(call_index)
@@ -339,9 +368,13 @@ class SipServer:
         self._graveyard = [s for s in self._graveyard if s.pipeline is not None and s.pipeline.alive()]
         sip = self.cfg.sip
         for slot in list(self.slots.values()):
-            if slot.ending or slot.pipeline is None:
+            if slot.ending:
                 continue
             age = now - slot.started
+            if slot.pipeline is None:
+                if age >= sip.rtp_timeout_s:  # answered, but media never came up
+                    self._hang_up(slot, "no_media", "sip.rtp_timeout")
+                continue
             if age >= sip.max_call_s and not slot.max_length_said:
                 slot.max_length_said = True
                 slot.pipeline.say_and_hang_up(self.agent.max_call_goodbye, "max_call_length")

@@ -1,0 +1,162 @@
+"""Reading call records back: summaries, the call list, prefix lookup and the timeline."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from voicebox.records.reader import (
+    find_call,
+    format_calls,
+    format_timeline,
+    list_calls,
+    read_events,
+    summarize,
+)
+
+T0 = 1_700_000_000.0
+
+
+def _write_call(data_dir: Path, session: str, t0: float, *, day: str = "2023-11-14",
+                truncated: bool = False, end: bool = True, codec: str = "PCMU") -> Path:
+    events = [
+        {"ts": t0, "event": "call_start", "sip_call_id": "abc@host", "source": "10.0.0.9", "caller": None},
+        {"ts": t0 + 0.5, "event": "media", "codec": codec},
+        {"ts": t0 + 3.2, "event": "turn", "turn": 1, "source": "topic:hours", "end_reason": "silence",
+         "endpoint_ms": 640.0, "transcript_ms": 310.4, "first_token_ms": None, "first_audio_ms": 1350.0,
+         "voice_to_voice_ms": 1990.0, "budget_misses": ["transcript"], "caller_words": 4},
+        {"ts": t0 + 4.0, "event": "error", "code": "llm.failed", "turn": 2},
+        {"ts": t0 + 5.0, "event": "hangup", "reason": "goodbye", "error": None},
+    ]
+    if end:
+        events.append({"ts": t0 + 5.1, "event": "call_end", "status": 200, "reason": "Normal call clearing",
+                       "duration_s": 5.1, "turns": 1, "hung_up_by": "agent:goodbye"})
+    path = data_dir / "calls" / day / f"{session}.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(json.dumps({"session": session, **e}) + "\n" for e in events)
+    if truncated:
+        text += '{"ts": %.1f, "session": "%s", "event": "tu' % (t0 + 6, session)
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, (t0 + 6, t0 + 6))
+    return path
+
+
+def test_summarize_reads_every_field(tmp_path):
+    s = summarize(_write_call(tmp_path, "abc123def456", T0))
+    assert s.session == "abc123def456"
+    assert s.started == T0
+    assert s.codec == "PCMU"
+    assert s.turns == 1
+    assert s.errors == ["llm.failed"]
+    assert s.budget_misses == 1
+    assert s.duration_s == 5.1
+    assert s.status == 200
+    assert s.end_reason == "agent:goodbye"
+
+
+def test_truncated_last_line_is_skipped_not_fatal(tmp_path):
+    path = _write_call(tmp_path, "crash0000000", T0, truncated=True, end=False)
+    events = read_events(path)
+    assert [e["event"] for e in events] == ["call_start", "media", "turn", "error", "hangup"]
+    s = summarize(path)
+    assert s.turns == 1 and s.duration_s is None and s.status is None
+    text = format_timeline(path)
+    assert "hangup" in text
+    assert '"tu' not in text
+    row = next(line for line in format_calls([s]).splitlines() if line.startswith("crash0000000"))
+    assert "(open)" in row
+
+
+def test_list_calls_newest_first(tmp_path):
+    _write_call(tmp_path, "middle000000", T0 + 100, day="2023-11-14")
+    _write_call(tmp_path, "oldest000000", T0, day="2023-11-14")
+    _write_call(tmp_path, "newest000000", T0 + 90_000, day="2023-11-15")
+    calls = list_calls(tmp_path)
+    assert [c.session for c in calls] == ["newest000000", "middle000000", "oldest000000"]
+    assert [c.session for c in list_calls(tmp_path, limit=2)] == ["newest000000", "middle000000"]
+
+
+def test_list_calls_orders_by_start_even_when_file_times_disagree(tmp_path):
+    a = _write_call(tmp_path, "early0000000", T0)
+    b = _write_call(tmp_path, "late00000000", T0 + 50)
+    os.utime(a, (T0 + 500, T0 + 500))  # the earlier call's file was written to last
+    os.utime(b, (T0 + 60, T0 + 60))
+    assert [c.session for c in list_calls(tmp_path)] == ["late00000000", "early0000000"]
+
+
+def test_list_calls_with_no_records(tmp_path):
+    assert list_calls(tmp_path) == []
+    assert format_calls([]) == "no calls recorded"
+
+
+def test_find_call_by_unique_prefix(tmp_path):
+    p1 = _write_call(tmp_path, "abc123def456", T0)
+    p2 = _write_call(tmp_path, "abc999000111", T0 + 10, day="2023-11-15")
+    p3 = _write_call(tmp_path, "ffff00001111", T0 + 20)
+    assert find_call(tmp_path, "ffff") == p3
+    assert find_call(tmp_path, "abc1") == p1
+    assert find_call(tmp_path, "abc9") == p2  # found in another day's directory
+    assert find_call(tmp_path, "abc123def456") == p1
+    assert find_call(tmp_path, "abc") is None  # ambiguous
+    assert find_call(tmp_path, "zzz") is None  # missing
+    assert find_call(tmp_path / "nowhere", "abc1") is None
+
+
+def test_format_calls_row(tmp_path):
+    _write_call(tmp_path, "abc123def456", T0, codec="G722")
+    text = format_calls(list_calls(tmp_path))
+    lines = text.splitlines()
+    header = lines[0].split()
+    assert header == ["session", "started", "length", "codec", "turns", "sip", "ended", "errors", "misses"]
+    row = next(line for line in lines if line.startswith("abc123def456"))
+    session, _date, _time, length, codec, turns, sip, ended, errors, misses = row.split()
+    assert (session, length, codec, turns, sip, ended, errors, misses) == (
+        "abc123def456", "5.1s", "G722", "1", "200", "agent:goodbye", "llm.failed", "1",
+    )
+
+
+def test_format_timeline_relative_times_and_turn_row(tmp_path):
+    text = format_timeline(_write_call(tmp_path, "abc123def456", T0))
+    lines = text.splitlines()
+    assert lines[0].split() == ["t", "(s)", "event", "detail"]
+    rows = {line.split()[1]: line for line in lines[2:]}
+    assert rows["call_start"].split()[0] == "0.00"
+    assert rows["media"].split()[0] == "0.50"
+    assert "codec=PCMU" in rows["media"]
+    assert rows["turn"].split()[0] == "3.20"
+    assert rows["error"].split()[0] == "4.00"
+    assert "code=llm.failed" in rows["error"]
+    assert rows["call_end"].split()[0] == "5.10"
+    assert "hung_up_by=agent:goodbye" in rows["call_end"]
+    turn = rows["turn"]
+    assert "#1 topic:hours" in turn
+    assert "endpoint=640 transcript=310 first_token=- first_audio=1350 v2v=1990 ms" in turn
+    assert turn.rstrip().endswith("MISSED transcript")
+    # fields that are None are left out of ordinary rows; the session is not repeated
+    assert "error=" not in rows["hangup"] and "reason=goodbye" in rows["hangup"]
+    assert "abc123def456" not in text
+
+
+def test_format_timeline_shows_texts_when_recorded_and_no_miss_marker_without_misses(tmp_path):
+    path = tmp_path / "calls" / "2023-11-14" / "txt000000000.jsonl"
+    path.parent.mkdir(parents=True)
+    events = [
+        {"ts": T0, "session": "txt000000000", "event": "call_start"},
+        {"ts": T0 + 1.25, "session": "txt000000000", "event": "turn", "turn": 1, "source": "llm",
+         "endpoint_ms": 500.0, "transcript_ms": 200.0, "first_token_ms": 400.0, "first_audio_ms": 700.0,
+         "voice_to_voice_ms": 1200.0, "budget_misses": [], "caller_text": "are you open",
+         "agent_text": "Yes, until five."},
+    ]
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    turn = next(line for line in format_timeline(path).splitlines() if " turn " in line)
+    assert turn.split()[0] == "1.25"
+    assert "MISSED" not in turn
+    assert "| caller: are you open" in turn
+    assert "| agent: Yes, until five." in turn
+
+
+def test_format_timeline_of_an_empty_record(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    assert "empty record" in format_timeline(path)
