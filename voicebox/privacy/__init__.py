@@ -1,0 +1,1 @@
+"""Privacy: personal data in call transcripts replaced by typed placeholders."""
