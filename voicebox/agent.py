@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -25,6 +26,37 @@ class Topic(BaseModel):
     keywords: list[str] = Field(..., min_length=1, description="Words that point to this topic (stemmed).")
     answer: str = Field(..., min_length=1, description="Spoken exactly as written.")
     min_hits: int = Field(1, ge=1, description="Keywords the caller must use before this topic is picked.")
+    action: Literal["answer", "transfer", "hangup"] = Field(
+        "answer", description="answer: say `answer`; transfer: announce and REFER; hangup: say goodbye and end."
+    )
+
+
+class Actions(BaseModel):
+    """What the agent can do to the call besides talking."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transfer_uri: str | None = Field(
+        None, pattern=r"^sips?:", description="Where a caller who asks for a person is sent (SIP REFER)."
+    )
+    transfer_announcement: str = Field("Let me put you through to the front desk.", min_length=1)
+    no_transfer: str = Field(
+        "I'm sorry, there's nobody I can put you through to right now. Please call back during opening hours.",
+        min_length=1,
+        description="Said when a transfer is asked for but none is configured or it failed.",
+    )
+    dtmf_prompt: str = Field("", description="Offered with re-prompts, e.g. 'press 0 for the front desk'.")
+    dtmf: dict[str, Literal["transfer", "hangup", "repeat"]] = Field(
+        default_factory=lambda: {"0": "transfer"}, description="Key → action (RFC 4733 events or SIP INFO)."
+    )
+
+    @field_validator("dtmf")
+    @classmethod
+    def _keys_are_dtmf(cls, v: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in v if k not in "0123456789*#ABCD" or len(k) != 1]
+        if bad:
+            raise ValueError(f"not DTMF keys: {bad}")
+        return v
 
 
 class AgentConfig(BaseModel):
@@ -35,6 +67,7 @@ class AgentConfig(BaseModel):
     greeting: str = Field(..., min_length=1, description="Spoken as soon as the call is answered.")
     facts: list[str] = Field(..., min_length=1, description="Everything the agent may state.")
     topics: list[Topic] = Field(default_factory=list, description="Questions answered verbatim.")
+    actions: Actions = Field(default_factory=Actions)
     goodbye: str = Field("Thanks for calling. Goodbye!", min_length=1)
     goodbye_phrases: list[str] = Field(
         default_factory=lambda: ["bye", "goodbye", "good bye", "that's all", "that is all"],

@@ -31,6 +31,7 @@ from voicebox.records.recording import CallerTrack, CallRecording
 from voicebox.thinking.dialog import Dialog, is_goodbye
 
 HangUp = Callable[[str, "str | None"], None]  # (reason, error code or None)
+Transfer = Callable[[str], None]  # target URI
 
 
 @dataclass
@@ -42,6 +43,14 @@ class Say:
     hang_up_after: str | None = None  # reason to end the call once this has been heard
     error_code: str | None = None  # what went wrong, when hanging up after an apology
     timeline: TurnTimeline | None = None  # the turn this answers; its first audio is timed
+    transfer_to: str | None = None  # blind-transfer the caller here once this has been heard
+
+
+@dataclass(frozen=True)
+class KeyPress:
+    """A DTMF key from the caller (RFC 4733). The key itself is never logged or recorded."""
+
+    key: str
 
 
 @dataclass
@@ -66,6 +75,7 @@ class CallPipeline:
         hang_up: HangUp,
         events: CallEvents,
         recording: CallRecording | None = None,
+        transfer: Transfer | None = None,
     ) -> None:
         self.session = session
         self.engines = engines
@@ -75,6 +85,7 @@ class CallPipeline:
         self.playout = playout
         self._hang_up = hang_up
         self.events = events
+        self._transfer = transfer
         self.log = logging.LoggerAdapter(logging.getLogger("voicebox.call"), {"session": session})
         self.rate = cfg.media.clock_rate_hz
         self.frame_samples = self.rate * cfg.media.frame_ms // 1000
@@ -138,6 +149,18 @@ class CallPipeline:
         for t in self._threads:
             if t.is_alive() and t is not threading.current_thread():
                 t.join(max(0.0, deadline - time.monotonic()))
+
+    def on_dtmf(self, key: str) -> None:
+        """From the media thread: O(1), never blocks; the brain acts on it in order with turns."""
+        try:
+            self._turns.put_nowait(KeyPress(key))
+        except queue.Full:
+            pass  # the brain is two turns behind; a key press now would act on a stale prompt
+
+    def transfer_failed(self, status: int) -> None:
+        """The SIP side could not transfer: tell the caller instead of leaving them hanging."""
+        self.events.event("transfer_failed", status=status)
+        self._say(Say(self.agent.actions.no_transfer, self.engines.tts.cached(self.agent.actions.no_transfer)))
 
     def say_and_hang_up(self, text: str, reason: str) -> None:
         """From outside the pipeline (e.g. the call reached its maximum length)."""
@@ -231,6 +254,9 @@ class CallPipeline:
                 return
             if self._failed.is_set():
                 continue
+            if isinstance(item, KeyPress):
+                self._handle_key(item.key)
+                continue
             self.turn_count += 1
             turn, decided_at, first_index = item
             tl = TurnTimeline(
@@ -248,6 +274,29 @@ class CallPipeline:
         tl.agent_text.append(text)
         self._say(Say(text, self.engines.tts.cached(text), timeline=tl, **kw))
         self._say(TurnDone(tl))
+
+    def _handle_key(self, key: str) -> None:
+        action = self.agent.actions.dtmf.get(key)
+        self.events.event("dtmf", action=action or "none")  # "a key was pressed", never which
+        if action == "transfer":
+            self._start_transfer(None)
+        elif action == "hangup":
+            self._say(Say(self.agent.goodbye, self.engines.tts.cached(self.agent.goodbye), hang_up_after="goodbye"))
+        elif action == "repeat" and self.dialog.history:
+            self._say(Say(self.dialog.history[-1]["content"]))
+
+    def _start_transfer(self, tl: TurnTimeline | None) -> None:
+        actions = self.agent.actions
+        if actions.transfer_uri and self._transfer is not None:
+            text, target = actions.transfer_announcement, actions.transfer_uri
+        else:
+            text, target = actions.no_transfer, None
+        if tl is not None:
+            tl.source = "transfer"
+            tl.agent_text.append(text)
+        self._say(Say(text, self.engines.tts.cached(text), timeline=tl, transfer_to=target))
+        if tl is not None:
+            self._say(TurnDone(tl))
 
     def _is_payment(self, text: str) -> bool:
         """Payment talk is never recorded: the payment topic, or anything that redacts as card data."""
@@ -279,7 +328,11 @@ class CallPipeline:
         if not tr.reliable:
             self._canned(self.agent.not_understood, tl, "reprompt")
             return keep
-        if is_goodbye(tr.text, self.agent.goodbye_phrases):
+        match = self.dialog.topics.match(tr.text)
+        if match is not None and match.topic.action == "transfer":
+            self._start_transfer(tl)
+            return keep
+        if is_goodbye(tr.text, self.agent.goodbye_phrases) or (match is not None and match.topic.action == "hangup"):
             self._canned(self.agent.goodbye, tl, "goodbye", hang_up_after="goodbye")
             return keep
         try:
@@ -328,6 +381,11 @@ class CallPipeline:
                     # plays on that clock once what is queued ahead of it has played.
                     self.recording.write(1, self.inbound.written + ahead, clip)
                 self.playout.write(clip, stop=self.stopped)
+            if item.transfer_to and self._transfer is not None:
+                while not self.stopped.is_set() and not self.playout.wait_empty(0.1):
+                    pass
+                self.events.event("transfer", target=item.transfer_to)
+                self._transfer(item.transfer_to)
             if item.hang_up_after:
                 if item.timeline is not None:
                     self.events.turn(item.timeline)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -68,6 +69,7 @@ class Server:
     log: Path
     data_dir: Path
     metrics_port: int
+    frontdesk_port: int = 0  # where the agent transfers callers (a sipp UAS in the tests)
 
     @property
     def uri(self) -> str:
@@ -113,10 +115,23 @@ def stop_server(server: Server) -> None:
     assert code == 0, f"voicebox serve exited with {code}:\n{server.log_text()[-2000:]}"
 
 
+def agent_with_frontdesk(tmp: Path, port: int) -> Path:
+    """The built-in agent, its transfer target moved to a port of the test's choosing."""
+    text = (ROOT / "voicebox" / "agents" / "riverside_dental.toml").read_text()
+    text = re.sub(r'transfer_uri = "[^"]*"', f'transfer_uri = "sip:frontdesk@{HOST}:{port}"', text)
+    path = tmp / "agent.toml"
+    path.write_text(text)
+    return path
+
+
 @pytest.fixture(scope="session")
 def agent_server(tmp_path_factory):
     """The default agent, as `make serve` runs it, on a free loopback port."""
-    server = start_server(tmp_path_factory.mktemp("agent"), "[sip]\nrtp_port = 41000\n")
+    tmp = tmp_path_factory.mktemp("agent")
+    frontdesk = free_port()
+    agent = agent_with_frontdesk(tmp, frontdesk)
+    server = start_server(tmp, f'agent = "{agent}"\n[sip]\nrtp_port = 41000\n')
+    server.frontdesk_port = frontdesk
     yield server
     stop_server(server)
 
@@ -156,9 +171,9 @@ def caller_cmd(uri: str, codec: str, wavs: list[Path], record: Path, result: Pat
     return cmd
 
 
-def call(uri: str, codec: str, wavs: list[Path], tmp: Path, timeout: float = 150, **opts) -> dict:
+def call(uri: str, codec: str, wavs: list[Path], tmp_path: Path, timeout: float = 150, **opts) -> dict:
     """Place one scripted call with the pjsua2 caller; return its result (see caller.py)."""
-    record, result = tmp / f"heard-{codec}.wav", tmp / f"call-{codec}.json"
+    record, result = tmp_path / f"heard-{codec}.wav", tmp_path / f"call-{codec}.json"
     proc = subprocess.run(
         caller_cmd(uri, codec, wavs, record, result, **opts),
         cwd=ROOT, capture_output=True, text=True, timeout=timeout,
@@ -169,13 +184,24 @@ def call(uri: str, codec: str, wavs: list[Path], tmp: Path, timeout: float = 150
     return out
 
 
-def sipp(scenario: str, port: int, timeout_s: int = 20, extra: list[str] | None = None) -> subprocess.CompletedProcess:
+def _sipp_exe() -> str:
     exe = shutil.which("sipp")
     if exe is None:
         pytest.fail("sipp is not installed (apt-get install sip-tester; .ci/run does this)")
-    cmd = [exe, f"{HOST}:{port}", "-sf", str(SCENARIOS / scenario), "-i", HOST, "-p", str(free_port()),
+    return exe
+
+
+def sipp(scenario: str, port: int, timeout_s: int = 20, extra: list[str] | None = None) -> subprocess.CompletedProcess:
+    cmd = [_sipp_exe(), f"{HOST}:{port}", "-sf", str(SCENARIOS / scenario), "-i", HOST, "-p", str(free_port()),
            "-m", "1", "-nostdin", "-timeout", f"{timeout_s}s", "-timeout_error", *(extra or [])]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s + 10, stdin=subprocess.DEVNULL)
+
+
+def sipp_uas(port: int, timeout_s: int = 60) -> subprocess.Popen:
+    """A real SIP peer answering one call on ``port`` (sipp's built-in UAS): the front desk."""
+    cmd = [_sipp_exe(), "-sn", "uas", "-i", HOST, "-p", str(port), "-m", "1", "-nostdin",
+           "-timeout", f"{timeout_s}s", "-timeout_error"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
 
 
 @pytest.fixture(scope="session")

@@ -112,18 +112,28 @@ class CallResult:
     greeting_end_ms: float | None = None
     ended_ms: float | None = None
     turns: list[TurnResult] = field(default_factory=list)
+    transfer_to: str = ""  # the REFER's target, if the agent transferred us
+    transfer_answered: bool = False  # the call to that target was answered
     error: str = ""
 
 
 class CallerCall(pj.Call):
     def __init__(self, acc: pj.Account) -> None:
         super().__init__(acc)
+        self.account = acc
         self.state = pj.PJSIP_INV_STATE_NULL
         self.media_ready = False
         self.confirmed_at: float | None = None
         self.disconnected_at: float | None = None
         self.status = 0
         self.reason = ""
+        self.transfer_to = ""
+        self.transferred: CallerCall | None = None  # the new call a REFER made us place
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:  # noqa: N802
+        self.transfer_to = prm.dstUri
+        self.transferred = CallerCall(self.account)
+        prm.newCall = self.transferred
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:  # noqa: N802
         ci = self.getInfo()
@@ -200,6 +210,7 @@ class Caller:
         reply_timeout_s: float = 30,
         wait_hangup_s: float = 0,
         hang_up: bool = True,
+        dtmf: str = "",
     ) -> CallResult:
         res = CallResult(uri, self.codec)
         call = CallerCall(self.acc)
@@ -255,6 +266,11 @@ class Caller:
             return None, None
 
         res.greeting_onset_ms, res.greeting_end_ms = wait_reply(frame_base, reply_timeout_s)
+        if dtmf and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            call.dialDtmf(dtmf)  # RFC 4733 telephone-events by default
+            turn = TurnResult(f"dtmf:{len(dtmf)} keys", ms_of(len(rec.frames)), ms_of(len(rec.frames)))
+            turn.reply_onset_ms, turn.reply_end_ms = wait_reply(len(rec.frames), reply_timeout_s)
+            res.turns.append(turn)
         for wav in wavs:
             if call.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 break
@@ -272,6 +288,19 @@ class Caller:
             end = time.monotonic() + wait_hangup_s
             while time.monotonic() < end and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.ep.libHandleEvents(10)
+        if call.transferred is not None:
+            # Blind transfer: we call the target ourselves; see it answered, then leave.
+            res.transfer_to = call.transfer_to
+            end = time.monotonic() + 10
+            while time.monotonic() < end and call.transferred.confirmed_at is None:
+                self.ep.libHandleEvents(10)
+                if call.transferred.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+                    break
+            res.transfer_answered = call.transferred.confirmed_at is not None
+            if call.transferred.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                self.pump(0.5)
+                call.transferred.hangup(pj.CallOpParam(True))
+                self.pump(1)
         if call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             if hang_up:
                 res.disconnected_by = "caller"
@@ -313,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quiet-ms", type=int, default=2000, help="silence that ends an agent reply")
     p.add_argument("--reply-timeout-s", type=float, default=30)
     p.add_argument("--wait-hangup-s", type=float, default=0, help="after the last turn, wait for the agent to hang up")
+    p.add_argument("--dtmf", default="", help="keys to press (RFC 4733) after the greeting")
     p.add_argument("--rtp-port", type=int, default=46000)
     p.add_argument("--host", default="127.0.0.1")
     args = p.parse_args(argv)
@@ -320,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         res = caller.run(
             args.uri, args.play, args.record, args.quiet_ms,
-            reply_timeout_s=args.reply_timeout_s, wait_hangup_s=args.wait_hangup_s,
+            reply_timeout_s=args.reply_timeout_s, wait_hangup_s=args.wait_hangup_s, dtmf=args.dtmf,
         )
     finally:
         caller.close()

@@ -69,6 +69,7 @@ class AgentCall(pj.Call):
         self.server = server
         self.session = uuid.uuid4().hex[:12]
         self.log = logging.LoggerAdapter(log, {"session": self.session})
+        self.pipeline: CallPipeline | None = None  # read by onDtmfDigit, which may run on a media thread
 
     # An exception escaping a pjsua2 callback is printed by SWIG and forgotten, leaving the
     # call up and silent: every callback ends the call instead.
@@ -77,6 +78,17 @@ class AgentCall(pj.Call):
             ci = self.getInfo()
             if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.server.on_disconnected(self, ci.lastStatusCode, ci.lastReason)
+        except Exception:
+            self.log.exception("error sip.callback_failed")
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
+        pipeline = self.pipeline  # O(1) hand-off: this can run on a media thread
+        if pipeline is not None:
+            pipeline.on_dtmf(prm.digit)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:  # noqa: N802
+        try:
+            self.server.on_transfer_status(self, prm.statusCode, prm.finalNotify)
         except Exception:
             self.log.exception("error sip.callback_failed")
 
@@ -285,7 +297,9 @@ class SipServer:
                     slot.session, self.engines, self.agent, self.cfg, inbound, playout,
                     lambda reason, code, cid=ci.id: self.submit(lambda: self._hang_up_id(cid, reason, code)),
                     slot.events, recording,
+                    lambda uri, cid=ci.id: self.submit(lambda: self._transfer_id(cid, uri)),
                 )
+                call.pipeline = slot.pipeline
             aud.startTransmit(slot.port)
             slot.port.startTransmit(aud)
             try:
@@ -325,6 +339,34 @@ class SipServer:
         if self.metrics is not None:
             self.metrics.calls_active.dec()
             self.metrics.underruns.inc(underruns)
+
+    def _transfer_id(self, call_index: int, uri: str) -> None:
+        """Blind transfer (RFC 3515 REFER); the call ends once the target has answered."""
+        slot = self.slots.get(call_index)
+        if slot is None or slot.ending:
+            return
+        slot.call.log.info("transfer requested")
+        try:
+            slot.call.xfer(uri, pj.CallOpParam(True))
+        except pj.Error as e:
+            slot.call.log.warning("error sip.transfer_failed %s", e.info())
+            if slot.events is not None:
+                slot.events.error("sip.transfer_failed")
+            if slot.pipeline is not None:
+                slot.pipeline.transfer_failed(500)
+
+    def on_transfer_status(self, call: AgentCall, status: int, final: bool) -> None:
+        slot = self.slots.get(call.getId())
+        if slot is None or not final:
+            return
+        if 200 <= status < 300:
+            self._hang_up(slot, "transferred", None)
+        else:
+            call.log.info("transfer failed status=%d", status)
+            if slot.events is not None:
+                slot.events.error("sip.transfer_failed", status=status)
+            if slot.pipeline is not None:
+                slot.pipeline.transfer_failed(status)
 
     def fail_call(self, call: AgentCall, code: str) -> None:
         """End a call whose set-up broke (no pipeline to apologize through)."""
