@@ -144,11 +144,12 @@ GOOD_AGENT = """
 name = "Test Shop"
 persona = "You are a test."
 greeting = "Hello."
-facts = ["We sell tests."]
-[[topics]]
+[facts]
+hours = "always"
+[[intents]]
 name = "hours"
-keywords = ["open"]
-answer = "Always open."
+examples = ["when are you open", "what are your hours", "are you open today"]
+answer = "We are open {hours}."
 """
 
 
@@ -158,15 +159,18 @@ def test_builtin_agent_loads():
     assert agent.name == "Riverside Dental"
     assert agent.greeting
     assert agent.facts
-    names = {t.name for t in agent.topics}
-    assert {"hours", "location", "prices", "insurance", "services"} <= names
-    assert all(t.keywords and t.answer for t in agent.topics)
+    names = {i.name for i in agent.intents}
+    # Every intent the corpus scenarios expect exists.
+    assert {"hours", "location", "prices", "booking", "human", "services", "goodbye", "billing", "insurance"} <= names
+    assert agent.intent("human").action == "transfer" and agent.intent("goodbye").action == "hangup"
+    assert agent.intent("billing").sensitive
+    assert "9 am to 1 pm" in agent.fill(agent.intent("hours").answer)
 
 
 def test_agent_from_path(tmp_path):
     agent = load_agent(str(write(tmp_path, GOOD_AGENT, "shop.toml")))
     assert agent.name == "Test Shop"
-    assert agent.topics[0].min_hits == 1
+    assert agent.fill(agent.intents[0].answer) == "We are open always."
     assert "bye" in agent.goodbye_phrases  # default
 
 
@@ -179,15 +183,34 @@ def test_agent_missing_greeting(tmp_path):
     assert str(path) in str(ei.value)
 
 
-@pytest.mark.parametrize("facts", ['["ok", "   "]', '[""]', "[]"])
+@pytest.mark.parametrize("facts", ['hours = "  "', ""])
 def test_agent_blank_or_no_facts(tmp_path, facts):
-    text = GOOD_AGENT.replace('facts = ["We sell tests."]', f"facts = {facts}")
+    text = GOOD_AGENT.replace('hours = "always"', facts).replace("We are open {hours}.", "Open.")
     with pytest.raises(ConfigError, match="facts"):
         load_agent(str(write(tmp_path, text, "shop.toml")))
 
 
+def test_agent_template_with_unknown_fact_names_the_intent(tmp_path):
+    text = GOOD_AGENT.replace("{hours}", "{opening}")
+    with pytest.raises(ConfigError, match=r"intents\.0\.answer \(hours\): unknown fact \{opening\}"):
+        load_agent(str(write(tmp_path, text, "shop.toml")))
+
+
+def test_agent_answer_intent_needs_an_answer(tmp_path):
+    text = GOOD_AGENT.replace('answer = "We are open {hours}."\n', "")
+    with pytest.raises(ConfigError, match=r"intents\.0"):
+        load_agent(str(write(tmp_path, text, "shop.toml")))
+
+
+def test_agent_bad_transfer_uri_and_dtmf_key(tmp_path):
+    text = GOOD_AGENT + '[actions]\ntransfer_uri = "frontdesk"\ndtmf = { "x" = "transfer" }\n'
+    with pytest.raises(ConfigError) as ei:
+        load_agent(str(write(tmp_path, text, "shop.toml")))
+    assert "actions.transfer_uri" in str(ei.value) and "actions.dtmf" in str(ei.value)
+
+
 def test_agent_blank_goodbye_phrase(tmp_path):
-    text = GOOD_AGENT.replace('facts = ["We sell tests."]', 'facts = ["We sell tests."]\ngoodbye_phrases = ["bye", " "]')
+    text = GOOD_AGENT.replace('greeting = "Hello."', 'greeting = "Hello."\ngoodbye_phrases = ["bye", " "]')
     with pytest.raises(ConfigError, match="goodbye_phrases"):
         load_agent(str(write(tmp_path, text, "shop.toml")))
 
@@ -198,9 +221,9 @@ def test_agent_unknown_key(tmp_path):
         load_agent(str(write(tmp_path, text, "shop.toml")))
 
 
-def test_agent_topic_without_keywords(tmp_path):
-    text = GOOD_AGENT.replace('keywords = ["open"]', "keywords = []")
-    with pytest.raises(ConfigError, match=r"topics\.0\.keywords"):
+def test_agent_intent_with_too_few_examples(tmp_path):
+    text = GOOD_AGENT.replace('examples = ["when are you open", "what are your hours", "are you open today"]', 'examples = ["open?"]')
+    with pytest.raises(ConfigError, match=r"intents\.0\.examples"):
         load_agent(str(write(tmp_path, text, "shop.toml")))
 
 

@@ -6,28 +6,52 @@ file works the same way.
 
 from __future__ import annotations
 
+import string
 import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voicebox.config import ConfigError, format_validation_error
 
 BUILTIN_DIR = Path(__file__).parent / "agents"
 
 
-class Topic(BaseModel):
-    """A question the agent answers verbatim, recognized by keywords."""
+class Intent(BaseModel):
+    """Something callers ask for, learned from example phrasings, and how the agent answers it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(..., min_length=1)
-    keywords: list[str] = Field(..., min_length=1, description="Words that point to this topic (stemmed).")
-    answer: str = Field(..., min_length=1, description="Spoken exactly as written.")
-    min_hits: int = Field(1, ge=1, description="Keywords the caller must use before this topic is picked.")
-    action: Literal["answer", "transfer", "hangup"] = Field(
-        "answer", description="answer: say `answer`; transfer: announce and REFER; hangup: say goodbye and end."
+    name: str = Field(..., pattern=r"^[a-z][a-z0-9_]*$")
+    examples: list[str] = Field(..., min_length=3, description="Ways callers say it; the router learns from these.")
+    answer: str | None = Field(
+        None, description="Reply template; {fact} placeholders are filled from [facts]. Omit to ask the model."
+    )
+    action: Literal["answer", "model", "transfer", "hangup"] = Field(
+        "answer",
+        description="answer: say the template; model: the language model replies; "
+        "transfer: say it, then REFER to the front desk; hangup: say it, then end the call.",
+    )
+    complex: bool = Field(False, description="Needs the bigger model tier when one is configured.")
+    sensitive: bool = Field(False, description="Payment talk: never recorded.")
+
+    @model_validator(mode="after")
+    def _answer_needed(self) -> "Intent":
+        if self.action == "answer" and not self.answer:
+            raise ValueError("an intent with action 'answer' needs an answer")
+        return self
+
+
+class Tiers(BaseModel):
+    """Escalation past the small model: a bigger one, then a person."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    large: str = Field("", description="GGUF path or manifest name, or http(s) URL of an OpenAI-compatible server.")
+    large_model: str = Field("default", description="Model name sent to an OpenAI-compatible server.")
+    min_mean_logprob: float = Field(
+        -1.0, le=0, description="A small-model sentence below this mean token log-probability is not trusted."
     )
 
 
@@ -65,9 +89,18 @@ class AgentConfig(BaseModel):
     name: str = Field(..., min_length=1, description="The business or agent's name.")
     persona: str = Field(..., min_length=1, description="One or two sentences on how the agent speaks.")
     greeting: str = Field(..., min_length=1, description="Spoken as soon as the call is answered.")
-    facts: list[str] = Field(..., min_length=1, description="Everything the agent may state.")
-    topics: list[Topic] = Field(default_factory=list, description="Questions answered verbatim.")
+    facts: dict[str, str] = Field(..., min_length=1, description="Named facts: all the agent may state.")
+    intents: list[Intent] = Field(default_factory=list, description="What callers ask for, and the answers.")
+    reprompts: list[str] = Field(
+        default_factory=lambda: ["Sorry, I didn't catch that. Could you say it again?"],
+        min_length=1,
+        description="The ladder for unclear turns, one step per consecutive unclear turn.",
+    )
+    after_reprompts: Literal["transfer", "goodbye"] = Field(
+        "transfer", description="What happens after the last re-prompt step."
+    )
     actions: Actions = Field(default_factory=Actions)
+    tiers: Tiers = Field(default_factory=Tiers)
     goodbye: str = Field("Thanks for calling. Goodbye!", min_length=1)
     goodbye_phrases: list[str] = Field(
         default_factory=lambda: ["bye", "goodbye", "good bye", "that's all", "that is all"],
@@ -83,17 +116,49 @@ class AgentConfig(BaseModel):
         min_length=1,
         description="Said instead of anything the model cannot back with a fact.",
     )
-    not_understood: str = Field("Sorry, I didn't catch that. Could you say it again?", min_length=1)
     max_call_goodbye: str = Field(
         "I'm sorry, we've reached the time limit for this call. Goodbye.", min_length=1
     )
 
-    @field_validator("facts", "goodbye_phrases")
+    @field_validator("goodbye_phrases", "reprompts")
     @classmethod
     def _no_blank_items(cls, v: list[str]) -> list[str]:
         if any(not s.strip() for s in v):
             raise ValueError("items must not be blank")
         return v
+
+    @field_validator("facts")
+    @classmethod
+    def _no_blank_facts(cls, v: dict[str, str]) -> dict[str, str]:
+        blank = [k for k, text in v.items() if not text.strip()]
+        if blank:
+            raise ValueError(f"blank facts: {blank}")
+        return v
+
+    @model_validator(mode="after")
+    def _templates_use_known_facts(self) -> "AgentConfig":
+        names = [i.name for i in self.intents]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"intents: names used twice: {dupes}")
+        for i, intent in enumerate(self.intents):
+            for field in template_fields(intent.answer or ""):
+                if field not in self.facts:
+                    raise ValueError(
+                        f"intents.{i}.answer ({intent.name}): unknown fact {{{field}}}; "
+                        f"known: {', '.join(sorted(self.facts))}"
+                    )
+        return self
+
+    def intent(self, name: str) -> Intent | None:
+        return next((i for i in self.intents if i.name == name), None)
+
+    def fill(self, template: str) -> str:
+        return template.format_map(self.facts)
+
+
+def template_fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
 
 
 def load_agent(name_or_path: str) -> AgentConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -12,7 +13,8 @@ from voicebox.listening.transcriber import Transcriber
 from voicebox.model_store import resolve
 from voicebox.speaking.synthesizer import Synthesizer
 from voicebox.thinking.dialog import system_prompt
-from voicebox.thinking.language_model import LanguageModel
+from voicebox.thinking.intent_router import IntentRouter
+from voicebox.thinking.language_model import ChatModel, LanguageModel, RemoteModel
 
 log = logging.getLogger("voicebox.engines")
 
@@ -22,6 +24,18 @@ class Engines:
     stt: Transcriber
     lm: LanguageModel
     tts: Synthesizer
+    router: IntentRouter
+    large: ChatModel | None = None
+
+
+def load_large(agent: AgentConfig, cfg: Config) -> ChatModel | None:
+    """The agent's bigger tier, if it names one: an OpenAI-compatible URL or a GGUF."""
+    large = agent.tiers.large
+    if not large:
+        return None
+    if large.startswith(("http://", "https://")):
+        return RemoteModel(large, agent.tiers.large_model)
+    return LanguageModel(resolve(large, "llm", cfg.data_dir), cfg.models.llm_threads, cfg.models.llm_context_tokens, "large")
 
 
 def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
@@ -34,12 +48,22 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
     warm = lm.warm_up([{"role": "system", "content": system_prompt(agent)}, {"role": "user", "content": "Hi"}])
     t2 = time.perf_counter()
     tts = Synthesizer(resolve(cfg.models.tts, "tts", data_dir), cfg.media.clock_rate_hz)
-    for phrase in (agent.greeting, agent.goodbye, agent.apology, agent.not_understood, agent.max_call_goodbye):
+    for phrase in (agent.greeting, agent.goodbye, agent.apology, agent.max_call_goodbye):
         tts.cached(phrase)
     t3 = time.perf_counter()
+    router = IntentRouter([(i.name, i.examples) for i in agent.intents])
+    large = load_large(agent, cfg)
+    # Every fixed answer is synthesized once, in the background: a templated reply then costs
+    # no synthesis at all on the call.
+    fixed = [agent.fill(i.answer) for i in agent.intents if i.answer] + list(agent.reprompts) + [
+        agent.no_information, agent.actions.transfer_announcement, agent.actions.no_transfer,
+    ]
+    threading.Thread(target=lambda: [tts.cached(p) for p in fixed], name="tts-cache", daemon=True).start()
+    t4 = time.perf_counter()
     log.info(
-        "models loaded stt=%s (%.0f ms) llm=%s (%.0f ms, prompt warm-up %.0f ms) tts=%s (%.0f ms)",
+        "models loaded stt=%s (%.0f ms) llm=%s (%.0f ms, prompt warm-up %.0f ms) tts=%s (%.0f ms) "
+        "router=%d intents (%.0f ms) large=%s",
         cfg.models.stt, (t1 - t0) * 1000, cfg.models.llm, (t2 - t1) * 1000, warm * 1000,
-        cfg.models.tts, (t3 - t2) * 1000,
+        cfg.models.tts, (t3 - t2) * 1000, len(agent.intents), (t4 - t3) * 1000, agent.tiers.large or "-",
     )
-    return Engines(stt, lm, tts)
+    return Engines(stt, lm, tts, router, large)

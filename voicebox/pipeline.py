@@ -28,7 +28,7 @@ from voicebox.engines import Engines
 from voicebox.listening.turns import SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.records.recording import CallerTrack, CallRecording
-from voicebox.thinking.dialog import Dialog, is_goodbye
+from voicebox.thinking.dialog import Decision, Dialog
 
 HangUp = Callable[[str, "str | None"], None]  # (reason, error code or None)
 Transfer = Callable[[str], None]  # target URI
@@ -99,7 +99,7 @@ class CallPipeline:
         self._failed = threading.Event()
         self._turns: queue.Queue = queue.Queue(maxsize=2)
         self._speech: queue.Queue = queue.Queue(maxsize=16)
-        self.dialog = Dialog(agent, engines.lm, cfg.models)
+        self.dialog = Dialog(agent, engines.router, engines.lm, cfg.models, engines.large)
         self._threads = [
             threading.Thread(target=self._guarded, args=(self._listen, "vad.failed"), name=f"{session}-listen", daemon=True),
             threading.Thread(target=self._guarded, args=(self._think, "brain.failed"), name=f"{session}-brain", daemon=True),
@@ -223,8 +223,10 @@ class CallPipeline:
                 continue
             index = self.inbound.read // self.frame_samples - 1  # media time, in frames
             events = detector.process(frame)
+            ended = any(isinstance(ev, TurnEnded) for ev in events)
             if self._track is not None:
-                self._track.add(index, frame, detector.in_turn)
+                # A frame that ends a turn belongs to it: held back with the rest of the turn.
+                self._track.add(index, frame, detector.in_turn or ended)
             for ev in events:
                 if isinstance(ev, SpeechStarted):
                     self.log.debug("speech started at %d ms", ev.at_ms)
@@ -269,39 +271,39 @@ class CallPipeline:
                 if self._track is not None:
                     self._track.write_turn(first_index, turn.audio, keep=kept)
 
-    def _canned(self, text: str, tl: TurnTimeline, source: str, **kw) -> None:
-        tl.source = source
+    def _canned(self, text: str, tl: TurnTimeline, cache: bool = True, **kw) -> None:
+        """Say a whole, known reply. Fixed phrases come from the synthesis cache."""
         tl.agent_text.append(text)
-        self._say(Say(text, self.engines.tts.cached(text), timeline=tl, **kw))
-        self._say(TurnDone(tl))
+        audio = self.engines.tts.cached(text) if cache else None
+        self._say(Say(text, audio, timeline=tl, **kw))
+        if not kw.get("hang_up_after"):
+            self._say(TurnDone(tl))
 
     def _handle_key(self, key: str) -> None:
         action = self.agent.actions.dtmf.get(key)
         self.events.event("dtmf", action=action or "none")  # "a key was pressed", never which
         if action == "transfer":
-            self._start_transfer(None)
+            self._start_transfer(None, self.agent.actions.transfer_announcement)
         elif action == "hangup":
             self._say(Say(self.agent.goodbye, self.engines.tts.cached(self.agent.goodbye), hang_up_after="goodbye"))
         elif action == "repeat" and self.dialog.history:
             self._say(Say(self.dialog.history[-1]["content"]))
 
-    def _start_transfer(self, tl: TurnTimeline | None) -> None:
+    def _start_transfer(self, tl: TurnTimeline | None, announcement: str) -> None:
         actions = self.agent.actions
         if actions.transfer_uri and self._transfer is not None:
-            text, target = actions.transfer_announcement, actions.transfer_uri
+            text, target = announcement, actions.transfer_uri
         else:
             text, target = actions.no_transfer, None
         if tl is not None:
-            tl.source = "transfer"
             tl.agent_text.append(text)
         self._say(Say(text, self.engines.tts.cached(text), timeline=tl, transfer_to=target))
         if tl is not None:
             self._say(TurnDone(tl))
 
-    def _is_payment(self, text: str) -> bool:
-        """Payment talk is never recorded: the payment topic, or anything that redacts as card data."""
-        match = self.dialog.topics.match(text)
-        if match is not None and match.topic.name == "payment":
+    def _is_payment(self, text: str, decision: Decision) -> bool:
+        """Payment talk is never recorded: a sensitive intent, or anything that redacts as card data."""
+        if decision.sensitive:
             return True
         from voicebox.privacy.redact import redact
 
@@ -324,36 +326,37 @@ class CallPipeline:
             tl.source = "noise"  # a cough or line noise: nothing was said, so nothing is answered
             self.events.turn(tl)
             return True
-        keep = self.recording is None or not self._is_payment(tr.text)
-        if not tr.reliable:
-            self._canned(self.agent.not_understood, tl, "reprompt")
-            return keep
-        match = self.dialog.topics.match(tr.text)
-        if match is not None and match.topic.action == "transfer":
-            self._start_transfer(tl)
-            return keep
-        if is_goodbye(tr.text, self.agent.goodbye_phrases) or (match is not None and match.topic.action == "hangup"):
-            self._canned(self.agent.goodbye, tl, "goodbye", hang_up_after="goodbye")
-            return keep
+        d = self.dialog.decide(tr.text) if tr.reliable else self.dialog.not_understood()
+        tl.source, tl.intent, tl.confidence, tl.reason = d.tier, d.intent, d.confidence, d.reason
+        keep = self.recording is None or not self._is_payment(tr.text, d)
+        if d.kind != "model":
+            self.dialog.remember(tr.text, d.text)
+        if d.kind == "transfer" or (d.kind == "give_up" and self.agent.after_reprompts == "transfer"):
+            self._start_transfer(tl, d.text)
+        elif d.kind in ("hangup", "give_up"):
+            self._canned(d.text, tl, hang_up_after="goodbye" if d.kind == "hangup" else "reprompts_exhausted")
+        elif d.kind in ("say", "reprompt"):
+            self._canned(d.text, tl, cache=d.tier != "booking")  # booking prompts carry names: not cached
+        else:
+            self._model_reply(tl, tr.text, d.tier)
+        return keep
+
+    def _model_reply(self, tl: TurnTimeline, text: str, tier: str) -> None:
         try:
             if self.cfg.testing.fail_stage == "llm":
                 raise RuntimeError("injected failure (testing.fail_stage = llm)")
-            for sentence in self.dialog.reply(tr.text, self.stopped):
+            for sentence in self.dialog.model_reply(text, tier, self.stopped):
                 if tl.first_token_at is None:
                     tl.first_token_at = time.perf_counter()
-                    tl.source = self.dialog.last_source
                 tl.agent_text.append(sentence)
                 self._say(Say(sentence, timeline=tl))
         except Exception:
             self.log.exception("reply failed")
             self.events.error("llm.failed", turn=tl.turn)
             self._fail("llm.failed")
-            return keep
-        if not tl.agent_text:
-            self._canned(self.agent.not_understood, tl, "reprompt")
-            return keep
+            return
+        tl.source, tl.reason = self.dialog.last_tier, self.dialog.last_reason
         self._say(TurnDone(tl))
-        return keep
 
     # -- voice -------------------------------------------------------------------------------
     def _speak(self) -> None:

@@ -1,4 +1,4 @@
-"""Dialog: topic answers verbatim, model answers streamed, short and checked against the facts."""
+"""The off-ramp: router decisions, templates, booking, the re-prompt ladder and model tiers."""
 
 from __future__ import annotations
 
@@ -8,41 +8,34 @@ import pytest
 
 from voicebox.agent import load_agent
 from voicebox.config import ModelsConfig
-from voicebox.thinking.dialog import HISTORY_TURNS, Dialog, is_goodbye, system_prompt, unsupported_numbers
+from voicebox.thinking.dialog import Dialog, is_goodbye, system_prompt, unsupported_numbers
+from voicebox.thinking.intent_router import IntentRouter
 
 
-class FakeLM:
-    """Stands in for LanguageModel: yields scripted tokens, and stops once ``cancelled`` is set."""
+class FakeModel:
+    """Streams a scripted reply; ``logprob`` is what mean_logprob reports for every sentence."""
 
-    def __init__(self, tokens: list[str]) -> None:
-        self.tokens = tokens
-        self.calls: list[dict] = []
-        self.pulled = 0  # tokens handed out
+    def __init__(self, reply: str, logprob: float | None = -0.2, name: str = "small") -> None:
+        self.reply, self.logprob, self.name = reply, logprob, name
+        self.calls = 0
+        self.stop_after: int | None = None
+        self.cancel: threading.Event | None = None
 
     def stream(self, messages, max_tokens, temperature, cancelled=None):
-        self.calls.append({"messages": [dict(m) for m in messages], "max_tokens": max_tokens, "temperature": temperature})
-        for t in self.tokens:
+        self.calls += 1
+        self.messages = messages
+        for i, word in enumerate(self.reply.split(" ")):
             if cancelled is not None and cancelled.is_set():
                 return
-            self.pulled += 1
-            yield t
+            if self.stop_after is not None and i == self.stop_after and self.cancel is not None:
+                self.cancel.set()
+            yield word + " "
 
+    def tokens_so_far(self) -> int:
+        return 0
 
-class ExplodingLM:
-    def stream(self, *a, **k):
-        raise AssertionError("the language model must not be used for a topic question")
-
-
-def tokenize(text: str) -> list[str]:
-    """Roughly how a chat model streams: words with their leading space, punctuation apart."""
-    out = []
-    for w in text.split(" "):
-        lead = " " if out else ""
-        if w and w[-1] in ".!?,":
-            out += [lead + w[:-1], w[-1]]
-        else:
-            out.append(lead + w)
-    return out
+    def mean_logprob(self, since: int = 0):
+        return self.logprob
 
 
 @pytest.fixture(scope="module")
@@ -50,201 +43,168 @@ def agent():
     return load_agent("riverside_dental")
 
 
-MODELS = ModelsConfig(llm_max_reply_tokens=33, llm_temperature=0.4)
-NON_TOPIC = "Do you do heart surgery?"
+@pytest.fixture(scope="module")
+def router(agent):
+    return IntentRouter([(i.name, i.examples) for i in agent.intents])
 
 
-def reply(dialog: Dialog, text: str, cancelled: threading.Event | None = None) -> list[str]:
-    return list(dialog.reply(text, cancelled or threading.Event()))
-
-
-# -- is_goodbye / unsupported_numbers ------------------------------------------------------------
+def make(agent, router, small=None, large=None) -> Dialog:
+    return Dialog(agent, router, small, ModelsConfig(), large)
 
 
 @pytest.mark.parametrize(
-    "text,expected",
+    "said, kind, intent, must_contain",
     [
-        ("That's everything, thanks so much. Bye!", True),
-        ("Okay, goodbye.", True),
-        ("BYE BYE", True),
-        ("Thanks, that is all.", True),
-        ("I'd like to buy a toothbrush", False),
-        ("Can I stop by tomorrow?", False),
-        ("I was singing a lullabye", False),
-        ("What time do you open?", False),
-        ("", False),
+        ("Hi, what time do you open on Saturday?", "say", "hours", "9 am to 1 pm"),
+        ("Where are you located?", "say", "location", "42 Mill Lane"),
+        ("How much does a cleaning cost?", "say", "prices", "90 dollars"),
+        ("Do you take Aetna insurance?", "say", "insurance", "Aetna"),
+        ("Can I speak to a real person, please?", "transfer", "human", "front desk"),
+        ("That's everything, thanks so much. Bye!", "hangup", "goodbye", "Goodbye"),
+        ("I want to pay my bill.", "say", "billing", "front desk"),
     ],
 )
-def test_is_goodbye(agent, text, expected):
-    assert is_goodbye(text, agent.goodbye_phrases) is expected
+def test_templated_intents_answer_from_the_facts_without_a_model(agent, router, said, kind, intent, must_contain):
+    small = FakeModel("A cleaning is 25 dollars.")
+    d = make(agent, router, small).decide(said)
+    assert (d.kind, d.intent, d.tier) == (kind, intent, "template")
+    assert must_contain in d.text
+    assert small.calls == 0
 
 
-def test_is_goodbye_default_phrases():
-    assert is_goodbye("Good bye then", ["bye", "good bye"])
-    assert not is_goodbye("Goodness me", ["bye", "good bye"])
+def test_billing_is_sensitive(agent, router):
+    assert make(agent, router).decide("I want to pay my bill with my card").sensitive
 
 
-def test_unsupported_numbers():
-    facts = "A check-up is 60 dollars, a cleaning is 90 dollars. Saturday 9 am to 1 pm."
-    assert unsupported_numbers("A cleaning is $25.", facts) == {"25"}
-    assert unsupported_numbers("A cleaning is 90 dollars.", facts) == set()
-    assert unsupported_numbers("We open at 9 and close at 1.", facts) == set()
-    assert unsupported_numbers("It costs $1.50 or $60.", facts) == {"50"}
-    assert unsupported_numbers("No numbers here.", facts) == set()
-    # Whole numbers are compared, not digits: 6 is not backed by 60.
-    assert unsupported_numbers("Open till 6.", facts) == {"6"}
+def test_out_of_scope_question_gets_no_invented_answer(agent, router):
+    small = FakeModel("Yes, we do heart surgery on Tuesdays.")
+    d = make(agent, router, small).decide("Do you do heart surgery?")
+    assert d.kind == "say" and d.intent is None and d.tier == "none"
+    assert d.text == agent.no_information and "front desk" in d.text
+    assert small.calls == 0
 
 
-# -- topic answers -------------------------------------------------------------------------------
+def test_out_of_scope_goes_to_the_large_model_when_one_is_configured(agent, router):
+    large = FakeModel("We only do dentistry here.", name="large")
+    dialog = make(agent, router, FakeModel("x"), large)
+    d = dialog.decide("Do you do heart surgery?")
+    assert (d.kind, d.tier) == ("model", "large")
+    said = list(dialog.model_reply("Do you do heart surgery?", d.tier, threading.Event()))
+    assert said == ["We only do dentistry here."] and dialog.last_tier == "large"
 
 
-@pytest.mark.parametrize(
-    "question,topic",
-    [("Hi, what time do you open on Saturday?", "hours"), ("How much does a cleaning cost?", "prices")],
-)
-def test_topic_question_is_answered_verbatim_without_the_model(agent, question, topic):
-    d = Dialog(agent, ExplodingLM(), MODELS)
-    sentences = reply(d, question)
-    answer = next(t.answer for t in agent.topics if t.name == topic)
-    assert sentences
-    assert " ".join(sentences) == answer
-    assert d.last_source == f"topic:{topic}"
-    assert d.history == [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+def test_booking_collects_slots_and_reads_them_back(agent, router):
+    dialog = make(agent, router)
+    first = dialog.decide("I'd like to book a cleaning for next Tuesday morning.")
+    assert first.intent == "booking" and first.tier == "booking"
+    assert "name" in first.text and "cleaning" in first.text and "Tuesday" in first.text
+    second = dialog.decide("My name is Dana Smith.")
+    assert second.tier == "booking"
+    assert "Dana Smith" in second.text and "next Tuesday" in second.text and "cleaning" in second.text
 
 
-def test_topic_answer_needs_no_model_at_all(agent):
-    d = Dialog(agent, None, MODELS)
-    assert " ".join(reply(d, "Where are you located?")).startswith("We're at 42 Mill Lane")
-    with pytest.raises(RuntimeError, match="no language model"):
-        reply(d, NON_TOPIC)
+def test_reprompt_ladder_then_transfer_and_reset_on_a_clear_turn(agent, router):
+    dialog = make(agent, router)
+    steps = [dialog.decide("um uh hmm") for _ in range(len(agent.reprompts) + 1)]
+    assert [s.kind for s in steps] == ["reprompt"] * len(agent.reprompts) + ["give_up"]
+    assert [s.text for s in steps[:-1]] == agent.reprompts
+    assert steps[-1].tier == "person"
+    dialog.decide("um uh")
+    assert dialog.decide("Where are you located?").kind == "say"
+    assert dialog.decide("um uh").text == agent.reprompts[0]  # a clear turn started the ladder again
 
 
-def test_hours_answer_is_split_into_sentences(agent):
-    d = Dialog(agent, None, MODELS)
-    assert reply(d, "What are your hours on weekdays?") == [
-        "We're open Monday to Friday from 8 am to 6 pm, and Saturday from 9 am to 1 pm.",
-        "We're closed on Sunday.",
-    ]
+def test_unreliable_transcript_uses_the_same_ladder(agent, router):
+    dialog = make(agent, router)
+    assert dialog.not_understood().text == agent.reprompts[0]
+    assert dialog.not_understood().text == agent.reprompts[1]
 
 
-# -- model answers -------------------------------------------------------------------------------
+def test_small_model_trusted_when_confident_and_grounded(agent, router):
+    small = FakeModel("Nice to meet you. How can I help?", logprob=-0.3)
+    dialog = make(agent, router, small)
+    out = list(dialog.model_reply("hello there", "small", threading.Event()))
+    assert out == ["Nice to meet you.", "How can I help?"] and dialog.last_tier == "small"
+    assert dialog.history[-1]["content"] == "Nice to meet you. How can I help?"
 
 
-def test_non_topic_question_streams_model_sentences(agent):
-    lm = FakeLM(tokenize("Sorry, we don't offer heart surgery. We are a dental clinic. Anything else I can do?"))
-    d = Dialog(agent, lm, MODELS)
-    sentences = reply(d, NON_TOPIC)
-    assert sentences == ["Sorry, we don't offer heart surgery.", "We are a dental clinic."]
-    assert d.last_source == "llm"
-    (call,) = lm.calls
-    assert call["max_tokens"] == 33 and call["temperature"] == 0.4
-    assert call["messages"][0] == {"role": "system", "content": system_prompt(agent)}
-    assert call["messages"][-1] == {"role": "user", "content": NON_TOPIC}
-    # It stopped asking the model for tokens after the second sentence.
-    assert lm.pulled < len(lm.tokens)
+@pytest.mark.parametrize("reply, logprob", [("A cleaning is $25 here.", -0.1), ("We are open late today.", -2.5)])
+def test_untrusted_small_answer_goes_to_a_person_without_a_large_model(agent, router, reply, logprob):
+    dialog = make(agent, router, FakeModel(reply, logprob=logprob))
+    out = list(dialog.model_reply("question", "small", threading.Event()))
+    assert out == [agent.no_information]
+    assert dialog.last_tier == "person" and dialog.last_reason
 
 
-def test_reply_yields_each_sentence_before_the_model_finishes(agent):
-    lm = FakeLM(tokenize("We are a dental clinic. We do not do surgery."))
-    d = Dialog(agent, lm, MODELS)
-    gen = d.reply(NON_TOPIC, threading.Event())
-    assert next(gen) == "We are a dental clinic."
-    assert lm.pulled < len(lm.tokens)  # the first sentence came out mid-stream
-    assert list(gen) == ["We do not do surgery."]
+def test_untrusted_small_answer_escalates_to_the_large_model(agent, router):
+    large = FakeModel("A cleaning is 90 dollars.", logprob=None, name="large")
+    dialog = make(agent, router, FakeModel("A cleaning is $25.", logprob=-0.1), large)
+    out = list(dialog.model_reply("how much is a cleaning", "small", threading.Event()))
+    assert out == ["A cleaning is 90 dollars."] and dialog.last_tier == "large" and large.calls == 1
 
 
-def test_one_sentence_reply_from_the_tail(agent):
-    lm = FakeLM(tokenize("We only do dental care."))  # no space after the final "."
-    d = Dialog(agent, lm, MODELS)
-    assert reply(d, NON_TOPIC) == ["We only do dental care."]
+def test_large_model_numbers_are_checked_too(agent, router):
+    large = FakeModel("It costs 999 dollars.", logprob=None, name="large")
+    dialog = make(agent, router, None, large)
+    assert list(dialog.model_reply("q", "large", threading.Event())) == [agent.no_information]
 
 
-def test_empty_model_reply_yields_nothing(agent):
-    d = Dialog(agent, FakeLM([]), MODELS)
-    assert reply(d, NON_TOPIC) == []
+def test_cancel_stops_between_tokens_and_says_nothing_more(agent, router):
+    cancelled = threading.Event()
+    small = FakeModel("We are a dental clinic. We do not do anything else at all.")
+    small.stop_after, small.cancel = 6, cancelled
+    out = list(make(agent, router, small).model_reply("q", "small", cancelled))
+    assert out == ["We are a dental clinic."]
+
+
+def test_history_in_the_prompt_is_bounded(agent, router):
+    small = FakeModel("Sure thing.")
+    dialog = make(agent, router, small)
+    for i in range(6):
+        dialog.remember(f"caller {i}", f"agent {i}")
+    messages = dialog.messages_for("now")
+    assert messages[0]["role"] == "system" and messages[-1]["content"] == "now"
+    assert len(messages) == 2 + 6 and "caller 3" in messages[1]["content"]
 
 
 def test_system_prompt_lists_every_fact(agent):
     prompt = system_prompt(agent)
-    assert prompt.startswith(agent.persona)
-    for fact in agent.facts:
-        assert f"- {fact}" in prompt
+    assert all(v in prompt for v in agent.facts.values())
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        "A cleaning is $25. Anything else?",  # invented figure mid-stream
-        "A cleaning is $25.",  # invented figure in the tail
-        "Sure, happy to help here. A cleaning is $25. Thanks for asking!",  # in the second sentence
-    ],
+    "text, expected",
+    [("That's everything, thanks so much. Bye!", True), ("Goodbye", True), ("I'd like to buy a toothbrush", False)],
 )
-def test_invented_number_is_replaced_and_nothing_after_it_is_said(agent, text):
-    lm = FakeLM(tokenize(text))
-    d = Dialog(agent, lm, MODELS)
-    sentences = reply(d, "What about a cleaning for my dog?")
-    assert agent.no_information in sentences
-    assert sentences[-1] == agent.no_information
-    assert not any("25" in s for s in sentences)
-    assert not any("Anything else" in s or "Thanks" in s for s in sentences)
-    assert "25" not in d.history[-1]["content"]
-    assert d.history[-1]["content"].endswith(agent.no_information)
+def test_is_goodbye_matches_whole_words(agent, text, expected):
+    assert is_goodbye(text, agent.goodbye_phrases) is expected
 
 
-def test_number_backed_by_a_fact_is_kept(agent):
-    lm = FakeLM(tokenize("A dog cleaning is not offered, but a cleaning is 90 dollars. Anything else?"))
-    d = Dialog(agent, lm, MODELS)
-    sentences = reply(d, "What about a cleaning for my dog?")
-    assert sentences[0] == "A dog cleaning is not offered, but a cleaning is 90 dollars."
-    assert agent.no_information not in sentences
+def test_unsupported_numbers():
+    facts = "9 am to 1 pm, 90 dollars"
+    assert unsupported_numbers("It is 90 dollars", facts) == set()
+    assert unsupported_numbers("It is 25 dollars at 9", facts) == {"25"}
 
 
-def test_history_records_exchanges_and_prompt_keeps_only_recent_turns(agent):
-    lm = FakeLM(tokenize("We are a dental clinic only."))
-    d = Dialog(agent, lm, MODELS)
-    asked = []
-    for i in range(HISTORY_TURNS + 2):
-        q = f"Question number {i} about nothing?"
-        asked.append(q)
-        reply(d, q)
-    assert len(d.history) == 2 * (HISTORY_TURNS + 2)
-    assert d.history[0] == {"role": "user", "content": asked[0]}
-    assert d.history[1] == {"role": "assistant", "content": "We are a dental clinic only."}
-    last = lm.calls[-1]["messages"]
-    assert len(last) == 1 + 2 * HISTORY_TURNS + 1
-    users = [m["content"] for m in last if m["role"] == "user"]
-    assert users == asked[-HISTORY_TURNS - 1 :]
-    # Topic answers are remembered too, and show up in the next model prompt.
-    reply(d, "Where are you located?")
-    reply(d, NON_TOPIC)
-    assert {"role": "user", "content": "Where are you located?"} in lm.calls[-1]["messages"]
+def test_yes_after_the_booking_read_back_confirms_it(agent, router):
+    dialog = make(agent, router)
+    for said in ("I'd like to book a cleaning for next Tuesday morning.", "My name is Dana Smith."):
+        dialog.remember(said, dialog.decide(said).text)
+    d = dialog.decide("Yes, that's right.")
+    assert d.tier == "booking" and "front desk will call" in d.text
+    assert not dialog.booking.active
 
 
-def test_history_joins_both_sentences(agent):
-    lm = FakeLM(tokenize("We are a dental clinic. We do not do surgery. Goodbye now."))
-    d = Dialog(agent, lm, MODELS)
-    reply(d, NON_TOPIC)
-    assert d.history[-1]["content"] == "We are a dental clinic. We do not do surgery."
+def test_yes_to_a_transfer_offer_transfers(agent, router):
+    dialog = make(agent, router)
+    said = "I want to pay my bill."
+    dialog.remember(said, dialog.decide(said).text)  # "... Would you like me to put you through?"
+    assert dialog.decide("yes please").kind == "transfer"
 
 
-def test_cancel_before_start_says_nothing(agent):
-    lm = FakeLM(tokenize("We are a dental clinic. We do not do surgery."))
-    d = Dialog(agent, lm, MODELS)
-    cancelled = threading.Event()
-    cancelled.set()
-    assert reply(d, NON_TOPIC, cancelled) == []
-    assert lm.pulled == 0
+@pytest.mark.parametrize("text, expected", [("Yes.", True), ("Yeah, that's right", True), ("No thanks", False),
+                                             ("Um, no.", False), ("Yes, on Tuesday", None), ("Where are you?", None)])
+def test_yes_or_no(text, expected):
+    from voicebox.thinking.dialog import yes_or_no
 
-
-def test_cancel_mid_reply_stops_at_once(agent):
-    """Once ``cancelled`` is set, reply() yields nothing more (not even a half sentence)."""
-    lm = FakeLM(tokenize("We are a dental clinic. We do not do heart surgery, sorry. Bye."))
-    d = Dialog(agent, lm, MODELS)
-    cancelled = threading.Event()
-    gen = d.reply(NON_TOPIC, cancelled)
-    assert next(gen) == "We are a dental clinic."
-    pulled = lm.pulled
-    cancelled.set()
-    rest = list(gen)
-    assert lm.pulled == pulled  # the model was not asked for another token
-    assert rest == []
+    assert yes_or_no(text) is expected

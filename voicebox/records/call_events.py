@@ -29,7 +29,10 @@ class TurnTimeline:
     transcript_at: float | None = None
     first_token_at: float | None = None
     first_audio_at: float | None = None  # when the first reply sample reaches the caller's line
-    source: str = ""  # "topic:<name>", "llm", "goodbye", "reprompt", "noise"
+    source: str = ""  # the tier that answered: template, booking, small, large, person, none, noise
+    intent: str | None = None
+    confidence: float | None = None
+    reason: str = ""  # why that tier
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
     caller_text: str = ""
@@ -92,7 +95,9 @@ class CallEvents:
             for stage in misses:
                 m.budget_misses.labels(stage).inc()
         fields: dict[str, Any] = {
-            "turn": tl.turn, "source": tl.source, "end_reason": tl.end_reason,
+            "turn": tl.turn, "source": tl.source, "intent": tl.intent,
+            "confidence": None if tl.confidence is None else round(tl.confidence, 3),
+            "tier_reason": tl.reason, "end_reason": tl.end_reason,
             "speech_start_ms": tl.speech_start_ms, "last_voiced_ms": tl.last_voiced_ms,
             "decided_ms": tl.decided_ms,
             **{k: (None if v is None else round(v, 1)) for k, v in stages.items()},
@@ -108,7 +113,8 @@ class CallEvents:
         self.event("turn", **fields)
         fmt = lambda v: "-" if v is None else f"{v:.0f}"  # noqa: E731
         self.log.info(
-            "turn %d %s heard %s endpoint=%s transcript=%s first_token=%s first_audio=%s v2v=%s ms%s",
-            tl.turn, tl.source, self.policy.for_log(tl.caller_text), *(fmt(v) for v in stages.values()),
+            "turn %d %s/%s heard %s endpoint=%s transcript=%s first_token=%s first_audio=%s v2v=%s ms%s",
+            tl.turn, tl.source, tl.intent or "-", self.policy.for_log(tl.caller_text),
+            *(fmt(v) for v in stages.values()),
             f" budget_miss={','.join(misses)}" if misses else "",
         )

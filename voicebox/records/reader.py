@@ -113,7 +113,8 @@ def format_timeline(path: Path) -> str:
         if kind == "turn":
             miss = ev.get("budget_misses", [])
             detail = (
-                f"#{ev.get('turn')} {ev.get('source', '-')} endpoint={_fmt_ms(ev.get('endpoint_ms'))}"
+                f"#{ev.get('turn')} {ev.get('source', '-')}/{ev.get('intent') or '-'}"
+                f" endpoint={_fmt_ms(ev.get('endpoint_ms'))}"
                 f" transcript={_fmt_ms(ev.get('transcript_ms'))} first_token={_fmt_ms(ev.get('first_token_ms'))}"
                 f" first_audio={_fmt_ms(ev.get('first_audio_ms'))} v2v={_fmt_ms(ev.get('voice_to_voice_ms'))} ms"
                 + (f" MISSED {','.join(miss)}" if miss else "")

@@ -1,22 +1,51 @@
-"""The conversation with one caller: what to answer to each of their turns."""
+"""The conversation with one caller: what to do with each of their turns.
+
+The off-ramp, cheapest first:
+1. the intent router (trained at start-up on the agent's examples) picks an intent;
+2. a templated intent is answered from the facts, exactly, with no model at all;
+3. an intent left to the model goes to the small model, whose sentences are trusted only while
+   their mean token log-probability stays above the agent's threshold and every number in them
+   is backed by a fact;
+4. an untrusted answer escalates to the bigger model when one is configured, else to a person:
+   "I don't have that information" and an offer to transfer.
+Unclear turns climb the agent's re-prompt ladder instead; nothing unclear is acted on.
+"""
 
 from __future__ import annotations
 
 import re
 import threading
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Iterator, Literal
 
 from voicebox.agent import AgentConfig
 from voicebox.config import ModelsConfig
+from voicebox.thinking.booking import Booking
 from voicebox.thinking.chunker import SentenceChunker
-from voicebox.thinking.language_model import LanguageModel
-from voicebox.thinking.topics import TopicMatcher
+from voicebox.thinking.intent_router import IntentRouter
+from voicebox.thinking.language_model import ChatModel
 
 HISTORY_TURNS = 3  # caller/agent pairs kept in the prompt; short prompts keep prefill fast
+MAX_SENTENCES = 2  # the persona promises one or two short sentences
+
+Kind = Literal["say", "model", "transfer", "hangup", "reprompt", "give_up"]
+
+
+@dataclass
+class Decision:
+    """What to do with one caller turn, and why (the why goes into the call record)."""
+
+    kind: Kind
+    text: str = ""  # what to say, for every kind but "model"
+    intent: str | None = None
+    confidence: float = 0.0
+    tier: str = ""  # template | booking | small | large | person | none
+    reason: str = ""
+    sensitive: bool = False
 
 
 def system_prompt(agent: AgentConfig) -> str:
-    facts = "\n".join(f"- {f}" for f in agent.facts)
+    facts = "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in agent.facts.items())
     return (
         f"{agent.persona}\nFacts:\n{facts}\n"
         "Answer the caller in one or two short sentences, using only these facts. "
@@ -33,69 +62,182 @@ def unsupported_numbers(sentence: str, facts_text: str) -> set[str]:
     return set(_NUMBER.findall(sentence)) - known
 
 
+_YES = {"yes", "yeah", "yep", "yup", "sure", "correct", "right", "ok", "okay", "perfect", "exactly", "absolutely"}
+_NO = {"no", "nope", "nah", "wrong", "incorrect"}
+_ALONGSIDE = {"um", "uh", "oh", "well", "that", "that's", "thats", "is", "it's", "it", "thanks", "thank", "you",
+              "please", "sounds", "good", "great", "not", "really", "quite", "all"}
+
+
+def yes_or_no(text: str) -> bool | None:
+    """True/False for a bare yes or no ("yeah, that's right", "um, no"), else None."""
+    words = re.sub(r"[^a-z' ]+", " ", text.lower()).split()
+    if not words or any(w not in _YES | _NO | _ALONGSIDE for w in words):
+        return None  # more was said than yes or no: let the router hear it
+    yes, no = any(w in _YES for w in words), any(w in _NO for w in words) or "not" in words
+    if yes != no:
+        return yes
+    return None
+
+
 def is_goodbye(text: str, phrases: list[str]) -> bool:
     low = re.sub(r"[^a-z' ]+", " ", text.lower())
     return any(re.search(rf"\b{re.escape(p.lower())}\b", low) for p in phrases)
 
 
 class Dialog:
-    def __init__(self, agent: AgentConfig, lm: LanguageModel | None, models: ModelsConfig) -> None:
+    def __init__(
+        self, agent: AgentConfig, router: IntentRouter, small: ChatModel | None, models: ModelsConfig,
+        large: ChatModel | None = None,
+    ) -> None:
         self.agent = agent
-        self.lm = lm
+        self.router = router
+        self.small = small
+        self.large = large
         self.models = models
         self.history: list[dict[str, str]] = []
         self._system = {"role": "system", "content": system_prompt(agent)}
-        self.topics = TopicMatcher(agent.topics)
-        self._facts_text = " ".join(agent.facts) + " " + " ".join(t.answer for t in agent.topics)
-        self.last_source = ""  # "topic:<name>" or "llm": how the last reply was made
+        self._facts_text = " ".join(agent.facts.values())
+        self.unclear_streak = 0
+        self.booking = Booking()
+        self.last_tier = ""
+        self.last_reason = ""
 
+    # -- deciding ----------------------------------------------------------------------------
+    def decide(self, text: str) -> Decision:
+        answer = yes_or_no(text)
+        if answer is not None and self.history and self.history[-1]["content"].rstrip().endswith("?"):
+            # A bare yes/no answers our last question; the router would call it unclear.
+            self.unclear_streak = 0
+            return self._confirmation(answer)
+        route = self.router.route(text)
+        base = {"intent": route.intent, "confidence": route.confidence}
+        if self.booking.active and not self.booking.confirmed_back and route.intent in (None, "booking"):
+            if self.booking.update(text) or route.intent == "booking":
+                self.unclear_streak = 0
+                return Decision("say", self.booking.next_prompt(), tier="booking", reason="booking slots", **base)
+        if route.unclear:
+            if is_goodbye(text, self.agent.goodbye_phrases):
+                return Decision("hangup", self.agent.goodbye, tier="template", reason="goodbye phrase", **base)
+            return self._reprompt(base, "router unclear")
+        self.unclear_streak = 0
+        if route.intent is None:
+            if self.large is not None:
+                return Decision("model", tier="large", reason="out of scope for the templates", **base)
+            return Decision("say", self.agent.no_information, tier="none", reason="out of scope", **base)
+        intent = self.agent.intent(route.intent)
+        if intent is None:  # the router and the agent file disagree: say so, never guess
+            return Decision("say", self.agent.no_information, tier="none", reason="unknown intent", **base)
+        answer = self.agent.fill(intent.answer) if intent.answer else ""
+        extra = {"sensitive": intent.sensitive, **base}
+        if intent.action == "transfer":
+            return Decision("transfer", answer or self.agent.actions.transfer_announcement, tier="template",
+                            reason="intent", **extra)
+        if intent.action == "hangup":
+            return Decision("hangup", answer or self.agent.goodbye, tier="template", reason="intent", **extra)
+        if intent.name == "booking":
+            self.booking = Booking(active=True)
+            self.booking.update(text)
+            return Decision("say", self.booking.next_prompt(), tier="booking", reason="booking started", **extra)
+        if intent.action == "model":
+            tier = "large" if intent.complex and self.large is not None else "small"
+            return Decision("model", tier=tier, reason="complex intent" if tier == "large" else "intent", **extra)
+        return Decision("say", answer, tier="template", reason="intent", **extra)
+
+    def _confirmation(self, yes: bool) -> Decision:
+        booking = self.booking
+        if booking.active and booking.confirmed_back:
+            booking.active = False
+            if yes:
+                text = "Great. The front desk will call you to confirm the exact time. Is there anything else I can help with?"
+            else:
+                self.booking = Booking(active=True)
+                text = "Sorry about that. Let's start again: " + self.booking.next_prompt()
+            return Decision("say", text, intent="booking", confidence=1.0, tier="booking", reason="confirmation")
+        last = self.history[-1]["content"]
+        if yes and "put you through" in last:
+            return Decision("transfer", self.agent.actions.transfer_announcement, tier="template", reason="accepted offer")
+        text = "Okay." + (" Is there anything else I can help with?" if not yes else " How else can I help?")
+        return Decision("say", text, tier="template", reason="yes/no to our question")
+
+    def not_understood(self) -> Decision:
+        """A turn whose transcript is unreliable: the same ladder as an unclear one."""
+        return self._reprompt({}, "transcript unreliable")
+
+    def _reprompt(self, base: dict, reason: str) -> Decision:
+        step = self.unclear_streak
+        self.unclear_streak += 1
+        if step < len(self.agent.reprompts):
+            return Decision("reprompt", self.agent.reprompts[step], tier="none", reason=reason, **base)
+        self.unclear_streak = 0
+        if self.agent.after_reprompts == "transfer":
+            return Decision("give_up", self.agent.actions.transfer_announcement, tier="person",
+                            reason=f"{reason}, ladder exhausted", **base)
+        return Decision("give_up", self.agent.goodbye, tier="none", reason=f"{reason}, ladder exhausted", **base)
+
+    # -- model replies -------------------------------------------------------------------------
     def messages_for(self, caller_text: str) -> list[dict[str, str]]:
         recent = self.history[-2 * HISTORY_TURNS :]
         return [self._system, *recent, {"role": "user", "content": caller_text}]
 
-    def reply(self, caller_text: str, cancelled: threading.Event) -> Iterator[str]:
-        """Sentences of the agent's answer, streamed as the model writes them."""
-        match = self.topics.match(caller_text)
-        if match is not None:
-            self.last_source = f"topic:{match.topic.name}"
-            chunker = SentenceChunker()
-            sentences = chunker.feed(match.topic.answer + " ")
-            tail = chunker.flush()
-            sentences += [tail] if tail else []
-            yield from sentences
-            self._remember(caller_text, match.topic.answer)
-            return
-        self.last_source = "llm"
-        if self.lm is None:
-            raise RuntimeError("no language model loaded")
-        chunker = SentenceChunker()
+    def model_reply(self, caller_text: str, tier: str, cancelled: threading.Event) -> Iterator[str]:
+        """Sentences of a model's answer, each checked before it is let through.
+
+        ``last_tier``/``last_reason`` say which tier answered in the end and why.
+        """
+        order = [m for m in ((self.large,) if tier == "large" else (self.small, self.large)) if m is not None]
         said: list[str] = []
-        for piece in self.lm.stream(
-            self.messages_for(caller_text), self.models.llm_max_reply_tokens, self.models.llm_temperature, cancelled
-        ):
-            for sentence in chunker.feed(piece):
-                if unsupported_numbers(sentence, self._facts_text):
-                    sentence = self.agent.no_information
-                    said.append(sentence)
-                    yield sentence
-                    said.append("")  # stop here: nothing after an invented figure is trusted
+        reason = "no model configured"
+        for model in order:
+            if said or cancelled.is_set():
+                break
+            self.last_tier = model.name
+            for sentence, trusted, why in self._checked(model, caller_text, cancelled):
+                if not trusted:
+                    reason = why
                     break
                 said.append(sentence)
                 yield sentence
-                if len(said) >= 2:  # the persona promises short answers; hold the model to it
-                    break
-            if len(said) >= 2:
-                break
-        else:
-            tail = None if cancelled.is_set() else chunker.flush()
-            if tail and len(said) < 2:
-                if unsupported_numbers(tail, self._facts_text):
-                    tail = self.agent.no_information
-                said.append(tail)
-                yield tail
-        self._remember(caller_text, " ".join(s for s in said if s))
+            else:
+                if said:
+                    self.last_reason = "trusted"
+        if not said and not cancelled.is_set():
+            # Nobody could answer with confidence: be honest and offer a person.
+            self.last_tier, self.last_reason = "person", reason
+            said.append(self.agent.no_information)
+            yield self.agent.no_information
+        self.remember(caller_text, " ".join(said))
 
-    def _remember(self, caller_text: str, agent_text: str) -> None:
+    def _checked(
+        self, model: ChatModel, caller_text: str, cancelled: threading.Event
+    ) -> Iterator[tuple[str, bool, str]]:
+        chunker = SentenceChunker()
+        count = 0
+        threshold = self.agent.tiers.min_mean_logprob
+
+        def verdict(sentence: str, since: int) -> tuple[str, bool, str]:
+            if unsupported_numbers(sentence, self._facts_text):
+                return sentence, False, f"{model.name}: a number no fact backs"
+            mean = model.mean_logprob(since)
+            if mean is not None and mean < threshold:
+                return sentence, False, f"{model.name}: mean logprob {mean:.2f} < {threshold}"
+            return sentence, True, ""
+
+        since = 0  # each stream starts its own count
+        for piece in model.stream(
+            self.messages_for(caller_text), self.models.llm_max_reply_tokens, self.models.llm_temperature, cancelled
+        ):
+            for sentence in chunker.feed(piece):
+                result = verdict(sentence, since)
+                since = model.tokens_so_far()
+                yield result
+                count += 1
+                if not result[1] or count >= MAX_SENTENCES:
+                    return
+        tail = None if cancelled.is_set() else chunker.flush()
+        if tail and count < MAX_SENTENCES:
+            yield verdict(tail, since)
+
+    def remember(self, caller_text: str, agent_text: str) -> None:
         self.history += [
             {"role": "user", "content": caller_text},
             {"role": "assistant", "content": agent_text},

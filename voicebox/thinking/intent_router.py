@@ -13,15 +13,17 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
+from threadpoolctl import ThreadpoolController
 
 SEED = 20240611  # one fixed seed for augmentation and the classifier: same examples, same routes
 
@@ -29,24 +31,36 @@ SEED = 20240611  # one fixed seed for augmentation and the classifier: same exam
 # leading underscores), and never returned: out-of-scope routes say intent=None.
 OUT_OF_SCOPE = "__out_of_scope__"
 
-# Defaults chosen by measurement (benchmarks/router_eval.py, "Held-out calibration" section:
-# 5-fold cross-validation grouped by original example, over the Riverside Dental intents plus the
-# out-of-scope list). Logistic regression's top probability on this data is well calibrated
-# (ECE ~0.05) but spread thin over 13 classes, so a correct answer often wins with only 0.4-0.6.
-# A threshold of 0.35 with a 0.10 margin kept held-out accuracy (wrong intents counted as errors,
-# "unclear" counted as a re-prompt, not an error) at its best while sending under 2% of held-out
-# in-scope sentences to a wrong intent; raising it further only turned right answers into
-# re-prompts. See the sweep table in benchmarks/results/router.md.
-DEFAULT_C = 20.0  # inverse regularization of the logistic regression; see the note above
-DEFAULT_THRESHOLD = 0.35
+# Defaults chosen by measurement: benchmarks/router_eval.py, section "Held-out calibration" of
+# benchmarks/results/router.md (5-fold cross-validation, split by original sentence, over the
+# Riverside Dental examples plus the out-of-scope list; ~400 held-out sentences).
+# - Classifier: logistic regression, C=20. Its held-out top probability is the best calibrated
+#   (ECE 0.04, against 0.10 at C=5, 0.23 at C=1 and 0.12 for LinearSVC + sigmoid calibration,
+#   all at about the same accuracy), so a threshold on it means what it says.
+# - threshold 0.40, margin 0.10: the lowest cost (2 x wrong + 1 x unclear: a wrong answer costs a
+#   turn and a correction, a re-prompt only the turn) of the grid swept. The cost surface is flat
+#   from 0.35 to 0.55, because most held-out mistakes are confident ones that no threshold
+#   catches; above 0.55 mostly right answers turn into re-prompts.
+# - partial 0.90 (margin 0.30, which a 0.90 winner always clears; it only matters if the
+#   threshold is lowered): on word prefixes of held-out sentences, 0.3% of prefixes were routed
+#   to an intent that the finished sentence did not get, against 0.6% at 0.8 and 1.4% at 0.6,
+#   while 7% of prefixes (mostly the last words of long sentences) still route early.
+DEFAULT_C = 20.0
+DEFAULT_THRESHOLD = 0.40
 DEFAULT_MARGIN = 0.10
-# A partial transcript may still grow ("what time" -> "what time is it in Tokyo"), and acting on
-# it early (starting an answer, prefetching) is only worth it when it is nearly certain. Measured
-# on word prefixes of held-out sentences: at 0.65/0.30 no prefix was routed to an intent other
-# than the one its full sentence got, while about half of the 4+-word prefixes still routed.
-DEFAULT_PARTIAL_THRESHOLD = 0.65
+DEFAULT_PARTIAL_THRESHOLD = 0.90
 DEFAULT_PARTIAL_MARGIN = 0.30
-PARTIAL_MIN_WORDS = 2  # one word ("what", "do") says nothing about where the sentence goes
+PARTIAL_MIN_WORDS = 3  # "do you", "how much" say little about where the sentence goes
+# Words after which a sentence plainly goes on: a partial that ends in one is a frame whose
+# content is still to come ("do you do ...", "how much is a ...", "are you in ..."). Measured:
+# without this rule most confident early mistakes were such frames (e.g. "do you do" -> services
+# at 0.99, when the caller went on to say "heart surgery").
+DANGLING = frozenset(
+    "a an the my your our his her their this that these those some any of to for in on at by with from "
+    "about into and or but if so is are was were be been am do does did can could would will should "
+    "may might must have has had get i you we they he she it me us them what what's where where's when "
+    "which who how why there here i'm i'd i've you're it's it not no very just".split()
+)
 
 # Sounds and words that carry no request on their own. A turn made only of these is unclear,
 # whatever the classifier would say about it.
@@ -132,9 +146,12 @@ OUT_OF_SCOPE_EXAMPLES: tuple[str, ...] = (
     "yeah",
 )
 
-# Whisper-tiny's usual mishearings on a narrow-band line, as (heard correctly, heard as) pairs.
-# Applied word-wise to training examples so the n-grams of the misheard form are seen in
-# training too. Collected from listening tests and whisper's well-known homophone slips.
+# Mishearings of the kind whisper-tiny makes on a narrow-band line, as (said, heard) pairs:
+# homophones and near-homophones of the words these intents hinge on. Applied word-wise to the
+# training examples so the n-grams of the misheard form are seen in training too. One is
+# observed, not guessed: "do you take" came out as "you can't keep" from the insurance recording
+# through the G.711 channel (benchmarks/results/router.md); the router gets that turn right
+# without this table too, from the word "insurance".
 ASR_CONFUSIONS: tuple[tuple[str, str], ...] = (
     ("do you take", "you can't keep"),
     ("do you take", "do you tick"),
@@ -237,6 +254,15 @@ def is_filler(text: str) -> bool:
     return all(w.strip("'") in FILLERS for w in normalize(text).split())
 
 
+def too_early(partial: str) -> bool:
+    """True when a partial transcript cannot be routed yet, however confident the classifier.
+
+    Too short, or it stops on a word that needs a continuation (see DANGLING).
+    """
+    words = normalize(partial).split()
+    return len(words) < PARTIAL_MIN_WORDS or words[-1] in DANGLING
+
+
 def _confused(text: str, rng: random.Random) -> str | None:
     """One ASR confusion applied to ``text`` (a whole-word match), or None if none applies."""
     padded = f" {text} "
@@ -282,16 +308,18 @@ def training_set(
     intents: Sequence[tuple[str, Sequence[str]]],
     out_of_scope: Sequence[str] = OUT_OF_SCOPE_EXAMPLES,
     seed: int = SEED,
+    augmented: bool = True,
 ) -> tuple[list[str], list[str]]:
-    """Augmented (texts, labels) for the given intents plus the out-of-scope class."""
+    """(texts, labels) for the given intents plus the out-of-scope class, augmented unless told."""
     rng = random.Random(seed)
     texts: list[str] = []
     labels: list[str] = []
     for name, examples in [*intents, (OUT_OF_SCOPE, out_of_scope)]:
         for example in examples:
-            for variant in augment(example, rng):
-                texts.append(variant)
-                labels.append(name)
+            for variant in augment(example, rng) if augmented else [normalize(example)]:
+                if variant:
+                    texts.append(variant)
+                    labels.append(name)
     return texts, labels
 
 
@@ -334,6 +362,7 @@ class IntentRouter:
         classifier: str = "logreg",
         C: float | None = None,
         out_of_scope: Sequence[str] = OUT_OF_SCOPE_EXAMPLES,
+        augmented: bool = True,
     ) -> None:
         _check_intents(intents)
         self.threshold = threshold
@@ -341,7 +370,7 @@ class IntentRouter:
         # A partial is never judged more leniently than a final turn.
         self.partial_threshold = max(partial_threshold, threshold)
         self.partial_margin = max(partial_margin, margin)
-        texts, labels = training_set(intents, out_of_scope)
+        texts, labels = training_set(intents, out_of_scope, augmented=augmented)
         self.pipeline = Pipeline([("features", make_features()), ("clf", make_classifier(classifier, C))])
         with _one_thread():
             self.pipeline.fit(texts, labels)
@@ -349,7 +378,7 @@ class IntentRouter:
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Every class's probability for ``text`` (the out-of-scope class included)."""
-        return dict(zip(self.labels, (float(p) for p in self._predict(text))))
+        return dict(zip(self.labels, (float(p) for p in self.predict(text)), strict=True))
 
     def route(self, text: str) -> Route:
         """The intent of a finished turn."""
@@ -357,18 +386,19 @@ class IntentRouter:
 
     def route_partial(self, text: str) -> Route:
         """The intent of a turn still in progress: only when nearly certain, since it may change."""
-        if len(normalize(text).split()) < PARTIAL_MIN_WORDS:
+        if too_early(text):
             return Route(None, 0.0, None, True)
         return self._route(text, self.partial_threshold, self.partial_margin)
 
-    def _predict(self, text: str) -> np.ndarray:
+    def predict(self, text: str) -> np.ndarray:
+        """Class probabilities for ``text``, in the order of ``self.labels``."""
         with _one_thread():
             return self.pipeline.predict_proba([normalize(text)])[0]
 
     def _route(self, text: str, threshold: float, margin: float) -> Route:
         if is_filler(text):
             return Route(None, 0.0, None, True)
-        probs = self._predict(text)
+        probs = self.predict(text)
         order = np.argsort(-probs, kind="stable")  # stable: ties broken the same way every run
         best, second = self.labels[order[0]], self.labels[order[1]]
         confidence = float(probs[order[0]])
@@ -377,14 +407,21 @@ class IntentRouter:
         return Route(intent, confidence, None if second == OUT_OF_SCOPE else second, unclear)
 
 
-def _one_thread() -> threadpool_limits:
+def _one_thread() -> AbstractContextManager:
     """BLAS/OpenMP limited to one thread while fitting or predicting.
 
-    Measured on 2 cores: fitting took 6 s with numpy's and scipy's OpenBLAS pools (2 threads
-    each) spinning against each other on these tiny matrices, 0.2 s on one thread. It also keeps
-    the router from competing with whisper and the language model for cores during a call.
+    Measured on 2 cores: an lbfgs fit took 6 s with numpy's and scipy's OpenBLAS pools (2 threads
+    each) spinning against each other on these tiny matrices, 0.45 s on one thread (newton-cg,
+    used now, suffers less: 0.41 s against 0.35 s). It also keeps the router from competing
+    with whisper and the language model for cores during a call.
     """
-    return threadpool_limits(limits=1)
+    return _controller().limit(limits=1)
+
+
+@cache
+def _controller() -> ThreadpoolController:
+    # Made once: scanning the loaded libraries costs ~2 ms, more than routing a sentence.
+    return ThreadpoolController()
 
 
 def _check_intents(intents: Sequence[tuple[str, Sequence[str]]]) -> None:

@@ -1,0 +1,58 @@
+"""The off-ramp over SIP: grounded answers, booking, and honest handling of what isn't known."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import CORPUS, ROOT, call
+from voicebox.audio.wavio import write_wav
+
+pytestmark = pytest.mark.e2e
+WAV = CORPUS / "wav"
+
+
+@pytest.fixture(scope="module")
+def say(tmp_path_factory):
+    """Caller turns the corpus lacks, spoken by the project's own Piper voice."""
+    from voicebox.model_store import resolve
+    from voicebox.speaking.synthesizer import Synthesizer
+
+    tts = Synthesizer(resolve("piper-joe-medium", "tts", ROOT / "data"), 16000)
+    out = tmp_path_factory.mktemp("said")
+
+    def make(text: str) -> Path:
+        path = out / (re.sub(r"\W+", "_", text.lower()).strip("_") + ".wav")
+        write_wav(path, tts.synthesize(text), 16000)
+        return path
+
+    return make
+
+
+def test_question_outside_the_facts_gets_no_invented_answer(agent_server, tmp_path, transcribe, say):
+    res = call(agent_server.uri, "PCMU", [say("Do you do heart surgery?")], tmp_path)
+    assert res["turns"][0]["reply_onset_ms"] is not None, res
+    heard = transcribe(res["recording"]).split("help you today?", 1)[-1]  # the reply, after the greeting
+    assert "don't have that information" in heard and "front desk" in heard, heard
+    assert "surgery" not in heard and "yes" not in heard, heard
+
+
+def test_booking_reads_back_name_service_and_day(agent_server, tmp_path, transcribe):
+    res = call(agent_server.uri, "G722", [WAV / "booking_0.wav", WAV / "booking_1.wav"], tmp_path)
+    assert all(t["reply_onset_ms"] is not None for t in res["turns"]), res
+    heard = transcribe(res["recording"])
+    assert "name" in heard  # the first reply asks for it
+    assert "dana" in heard and "tuesday" in heard and "cleaning" in heard, heard
+
+
+def test_mumble_is_reprompted_not_answered(agent_server, tmp_path, transcribe):
+    res = call(agent_server.uri, "PCMU", [WAV / "garbage_mumble_0.wav"], tmp_path)
+    heard = transcribe(res["recording"]).split("help you today?", 1)[-1]
+    assert "didn't catch that" in heard, heard
+
+
+def test_pure_noise_gets_silence(agent_server, tmp_path):
+    res = call(agent_server.uri, "PCMU", [WAV / "garbage_noise_0.wav"], tmp_path, reply_timeout_s=8)
+    assert res["turns"][0]["reply_onset_ms"] is None, res  # nothing was said, so nothing is answered
