@@ -78,11 +78,17 @@ class VadConfig(_Strict):
     min_turn_ms: int = Field(250, ge=0, le=5000, description="Shorter voiced turns are ignored.")
     max_turn_ms: int = Field(20000, ge=1000, le=120000, description="A turn is cut at this length.")
     preroll_ms: int = Field(200, ge=0, le=2000, description="Audio kept from before speech onset.")
+    speculate_after_ms: int = Field(
+        100, ge=20, le=5000,
+        description="Silence after which the turn so far is transcribed speculatively (kept if the turn ends).",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> "VadConfig":
         if self.min_turn_ms >= self.max_turn_ms:
             raise ValueError("min_turn_ms must be below max_turn_ms")
+        if self.speculate_after_ms >= self.hangover_ms:
+            raise ValueError("speculate_after_ms must be below hangover_ms")
         return self
 
 

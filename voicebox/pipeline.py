@@ -25,7 +25,8 @@ from voicebox.agent import AgentConfig
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.config import Config
 from voicebox.engines import Engines
-from voicebox.listening.turns import SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
+from voicebox.listening.transcriber import Transcript
+from voicebox.listening.turns import Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.records.recording import CallerTrack, CallRecording
 from voicebox.thinking.dialog import Decision, Dialog
@@ -100,10 +101,18 @@ class CallPipeline:
         self._turns: queue.Queue = queue.Queue(maxsize=2)
         self._speech: queue.Queue = queue.Queue(maxsize=16)
         self.dialog = Dialog(agent, engines.router, engines.lm, cfg.models, engines.large)
+        # Speculative decoding: the latest pause's audio waits here (newest wins), and its
+        # transcript is kept with the last voiced frame it covers.
+        self._spec_job: queue.Queue = queue.Queue(maxsize=1)
+        self._spec_lock = threading.Condition()
+        self._spec_busy_for: int | None = None  # last_voiced_ms of the decode in progress
+        self._spec_done: tuple[int, Transcript] | None = None
+        self.speculative_hits = 0
         self._threads = [
             threading.Thread(target=self._guarded, args=(self._listen, "vad.failed"), name=f"{session}-listen", daemon=True),
             threading.Thread(target=self._guarded, args=(self._think, "brain.failed"), name=f"{session}-brain", daemon=True),
             threading.Thread(target=self._guarded, args=(self._speak, "tts.failed"), name=f"{session}-voice", daemon=True),
+            threading.Thread(target=self._guarded, args=(self._speculate, "stt.decode_failed"), name=f"{session}-spec", daemon=True),
         ]
         self.turn_count = 0
 
@@ -131,7 +140,7 @@ class CallPipeline:
             # Assembling the WAV is file work: never on the SIP thread.
             threading.Thread(target=self._close_recording, name=f"{self.session}-rec", daemon=True).start()
         self.playout.clear()
-        for q in (self._turns, self._speech):
+        for q in (self._turns, self._speech, self._spec_job):
             try:
                 q.put_nowait(_STOP)
             except queue.Full:
@@ -230,6 +239,12 @@ class CallPipeline:
             for ev in events:
                 if isinstance(ev, SpeechStarted):
                     self.log.debug("speech started at %d ms", ev.at_ms)
+                elif isinstance(ev, Paused):
+                    self._drain(self._spec_job)  # an older pause's audio is stale now
+                    try:
+                        self._spec_job.put_nowait(ev)
+                    except queue.Full:
+                        pass
                 elif isinstance(ev, TurnEnded):
                     # The decision frame arrived before the audio still queued behind it.
                     decided_at = time.perf_counter() - len(self.inbound) / self.rate
@@ -309,12 +324,46 @@ class CallPipeline:
 
         return any(tag in redact(text) for tag in ("[CARD]", "[CVV]", "[EXPIRY]"))
 
+    # -- speculative decoding -------------------------------------------------------------------
+    def _speculate(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                job = self._spec_job.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if job is _STOP:
+                return
+            if self.cfg.testing.fail_stage == "stt":
+                continue  # the brain's own decode fails and reports it
+            with self._spec_lock:
+                self._spec_busy_for = job.last_voiced_ms
+            try:
+                tr = self.engines.stt.transcribe(job.audio, self.rate)
+            finally:
+                with self._spec_lock:
+                    self._spec_busy_for = None
+                    self._spec_lock.notify_all()
+            with self._spec_lock:
+                self._spec_done = (job.last_voiced_ms, tr)
+                self._spec_lock.notify_all()
+
+    def _speculative_transcript(self, turn: TurnEnded) -> Transcript | None:
+        """The pause's transcript, if it covers this turn's speech (waiting for it if still running)."""
+        with self._spec_lock:
+            self._spec_lock.wait_for(lambda: self._spec_busy_for != turn.last_voiced_ms, timeout=5.0)
+            done = self._spec_done
+            self._spec_done = None
+        if done is not None and done[0] == turn.last_voiced_ms:
+            self.speculative_hits += 1
+            return done[1]
+        return None
+
     def _handle_turn(self, tl: TurnTimeline, turn: TurnEnded) -> bool:
         """Answer one turn; returns whether its audio may be kept in a call recording."""
         try:
             if self.cfg.testing.fail_stage == "stt":
                 raise RuntimeError("injected failure (testing.fail_stage = stt)")
-            tr = self.engines.stt.transcribe(turn.audio, self.rate)
+            tr = self._speculative_transcript(turn) or self.engines.stt.transcribe(turn.audio, self.rate)
         except Exception:
             self.log.exception("transcription failed")
             self.events.error("stt.decode_failed", turn=tl.turn)

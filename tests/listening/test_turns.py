@@ -9,7 +9,7 @@ import pytest
 
 from voicebox.audio.wavio import read_wav
 from voicebox.config import VadConfig
-from voicebox.listening.turns import SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
+from voicebox.listening.turns import Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 
 FRAME_MS = 20
 FRAME_LEN = 320  # 20 ms at 16 kHz
@@ -36,11 +36,12 @@ def frames_of(pattern: str) -> list[np.ndarray]:
     return [frame(b == "1", i) for i, b in enumerate(bits)]
 
 
-def run(pattern: str, cfg: VadConfig = CFG, det: TurnDetector | None = None):
+def run(pattern: str, cfg: VadConfig = CFG, det: TurnDetector | None = None, pauses: bool = False):
+    """Feed the pattern; starts and ends (and, with ``pauses``, the speculative Paused events)."""
     det = det or TurnDetector(cfg, FRAME_MS, fake_is_speech)
     events = []
     for f in frames_of(pattern):
-        events += det.process(f)
+        events += [e for e in det.process(f) if pauses or not isinstance(e, Paused)]
     return det, events
 
 
@@ -321,3 +322,37 @@ def test_webrtc_turn_on_real_recording():
     # The audio covers the whole turn, from onset to the end decision (plus preroll).
     assert len(turn.audio) >= (turn.decided_ms - turn.start_ms) * rate // 1000
     assert len(turn.audio) <= (turn.decided_ms - turn.start_ms + cfg.preroll_ms) * rate // 1000
+
+
+# -- speculative pauses ---------------------------------------------------------------------------
+
+def test_pause_is_reported_once_with_the_turn_so_far_and_matches_the_end():
+    cfg = VadConfig(start_ms=120, hangover_ms=300, min_turn_ms=100, preroll_ms=0, speculate_after_ms=60)
+    _, events = run("1" * 10 + "0" * 20, cfg, pauses=True)
+    kinds = [type(e).__name__ for e in events]
+    assert kinds == ["SpeechStarted", "Paused", "TurnEnded"]
+    pause, end = events[1], events[2]
+    assert pause.last_voiced_ms == end.last_voiced_ms == 200
+    # The pause's audio is the turn up to its third silent frame: a prefix of the final audio.
+    assert len(pause.audio) == 13 * FRAME_LEN
+    assert np.array_equal(pause.audio, end.audio[: len(pause.audio)])
+
+
+def test_speech_after_a_pause_reports_a_new_pause_with_a_later_last_voiced_frame():
+    cfg = VadConfig(start_ms=120, hangover_ms=300, min_turn_ms=100, preroll_ms=0, speculate_after_ms=60)
+    _, events = run("1" * 10 + "0" * 5 + "1" * 5 + "0" * 20, cfg, pauses=True)
+    pauses = [e for e in events if isinstance(e, Paused)]
+    end = [e for e in events if isinstance(e, TurnEnded)][0]
+    assert [p.last_voiced_ms for p in pauses] == [200, 400]
+    assert pauses[-1].last_voiced_ms == end.last_voiced_ms  # only the last one may be reused
+
+
+def test_no_pause_before_enough_speech():
+    cfg = VadConfig(start_ms=60, hangover_ms=300, min_turn_ms=200, preroll_ms=0, speculate_after_ms=60)
+    _, events = run("1" * 5 + "0" * 20, cfg, pauses=True)
+    assert not [e for e in events if isinstance(e, Paused)]
+
+
+def test_speculate_after_must_be_below_hangover():
+    with pytest.raises(ValueError, match="speculate_after_ms"):
+        VadConfig(hangover_ms=300, speculate_after_ms=300)

@@ -39,7 +39,20 @@ class TurnEnded:
     reason: str  # "silence" | "max_length"
 
 
-TurnEvent = SpeechStarted | TurnEnded
+@dataclass(frozen=True)
+class Paused:
+    """The caller went quiet mid-turn; the turn may be over. ``audio`` is the turn so far.
+
+    A transcript of it equals the final one if the turn then ends with no more speech (same
+    ``last_voiced_ms``), so decoding can start now and be ready when the hangover runs out.
+    """
+
+    audio: np.ndarray
+    last_voiced_ms: int
+    voiced_ms: int
+
+
+TurnEvent = SpeechStarted | Paused | TurnEnded
 
 
 class TurnDetector:
@@ -61,6 +74,7 @@ class TurnDetector:
         self._last_voiced_ms = 0
         self._voiced_ms = 0
         self._silence_ms = 0
+        self._pause_reported = False
 
     @property
     def in_turn(self) -> bool:
@@ -101,8 +115,16 @@ class TurnDetector:
             self._voiced_ms += self.frame_ms
             self._last_voiced_ms = self._now_ms
             self._silence_ms = 0
+            self._pause_reported = False
         else:
             self._silence_ms += self.frame_ms
+            if (
+                not self._pause_reported
+                and self._silence_ms >= self.cfg.speculate_after_ms
+                and self._voiced_ms >= self.cfg.min_turn_ms
+            ):
+                self._pause_reported = True
+                events.append(Paused(np.concatenate(self._frames), self._last_voiced_ms, self._voiced_ms))
         length_ms = self._now_ms - self._start_ms
         reason = None
         if self._silence_ms >= self.cfg.hangover_ms:

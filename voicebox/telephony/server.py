@@ -327,8 +327,10 @@ class SipServer:
         underruns = port.underruns if port else 0
         gap = port.max_request_gap_ms if port else 0.0
         call.log.info(
-            "call end status=%d reason=%s duration=%.1f s codec=%s turns=%d underruns=%d max_frame_gap=%.0f ms",
-            status, reason, duration, slot.codec or "-", turns, underruns, gap,
+            "call end status=%d reason=%s duration=%.1f s codec=%s turns=%d speculative_hits=%d underruns=%d "
+            "max_frame_gap=%.0f ms",
+            status, reason, duration, slot.codec or "-", turns,
+            slot.pipeline.speculative_hits if slot.pipeline is not None else 0, underruns, gap,
         )
         slot.events.event(
             "call_end", status=status, reason=reason, duration_s=round(duration, 2), turns=turns,
