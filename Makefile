@@ -10,7 +10,7 @@ SIP_PORT ?= 5060
 SIP_HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: setup serve test models clean
+.PHONY: setup serve test bench models clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,13 @@ serve: setup
 
 test: setup
 	$(BIN)/python -m pytest -v $(PYTEST_ARGS)
+
+# Benchmarks write to benchmarks/results/ (commit them with the command that made them).
+BENCH_REPEAT ?= 3
+bench: setup
+	$(BIN)/voicebox bench --repeat $(BENCH_REPEAT) --codec PCMU --out benchmarks/results/sip
+	$(BIN)/python benchmarks/router_eval.py
+	$(BIN)/python -m voicebox.privacy.testset --json benchmarks/results/redaction.json --md benchmarks/results/redaction.md
 
 models: setup
 	$(BIN)/voicebox models --verify --assemble

@@ -121,6 +121,12 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from voicebox.bench.sip_bench import main as bench_main
+
+    return bench_main(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="voicebox", description="A self-hosted, offline voice agent for SIP calls.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,6 +152,12 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--config", type=Path)
     g.add_argument("--data-dir")
     g.set_defaults(fn=_purge)
+    b = sub.add_parser("bench", help="run corpus scenarios as real SIP calls and report latency and quality")
+    b.add_argument("--scenarios", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus" / "scenarios.json"))
+    b.add_argument("--repeat", type=int, default=3, help="runs of the whole scenario file")
+    b.add_argument("--codec", default="PCMU", choices=["PCMU", "PCMA", "G722"])
+    b.add_argument("--out", default="benchmarks/results/sip", help="writes OUT.json and OUT.md")
+    b.set_defaults(fn=_bench)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

@@ -103,6 +103,7 @@ class TurnResult:
 class CallResult:
     uri: str
     codec_wanted: str
+    sip_call_id: str = ""
     answered: bool = False
     status: int = 0
     reason: str = ""
@@ -221,6 +222,7 @@ class Caller:
         player.createPort("play", fmt)
         prm = pj.CallOpParam(True)
         call.makeCall(uri, prm)
+        res.sip_call_id = call.getInfo().callIdString
         deadline = time.monotonic() + answer_timeout_s
         while time.monotonic() < deadline and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             self.ep.libHandleEvents(10)
