@@ -7,13 +7,12 @@ file works the same way.
 from __future__ import annotations
 
 import string
-import tomllib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from voicebox.config import ConfigError, format_validation_error
+from voicebox.config import ConfigError, format_validation_error, read_toml
 
 BUILTIN_DIR = Path(__file__).parent / "agents"
 
@@ -166,13 +165,10 @@ def load_agent(name_or_path: str) -> AgentConfig:
     path = Path(name_or_path)
     if not path.suffix:
         path = BUILTIN_DIR / f"{name_or_path}.toml"
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists():
         known = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.toml")))
-        raise ConfigError(f"agent {name_or_path!r}: no such file (built-in agents: {known})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        raise ConfigError(f"agent {name_or_path!r}: no such file (built-in agents: {known})")
+    raw = read_toml(path, "agent file")
     try:
         return AgentConfig.model_validate(raw)
     except ValidationError as e:

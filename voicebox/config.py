@@ -150,6 +150,16 @@ def format_validation_error(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def read_toml(path: Path, what: str) -> dict:
+    """A TOML file's contents; ConfigError saying which file and what is wrong with it."""
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
 def load_config(path: Path | None = None, overrides: dict | None = None) -> Config:
     """Read ``path`` (TOML) if given, apply dotted ``overrides`` and validate.
 
@@ -159,12 +169,7 @@ def load_config(path: Path | None = None, overrides: dict | None = None) -> Conf
     source = "defaults"
     if path is not None:
         source = str(path)
-        try:
-            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: config file not found") from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+        raw = read_toml(path, "config file")
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, leaf = dotted.split(".")

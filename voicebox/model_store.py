@@ -10,13 +10,12 @@ import hashlib
 import importlib.util
 import os
 import shutil
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from voicebox.config import ConfigError, format_validation_error
+from voicebox.config import ConfigError, format_validation_error, read_toml
 
 DEFAULT_MANIFEST = Path(__file__).resolve().parents[1] / "models" / "manifest.toml"
 
@@ -62,13 +61,9 @@ class Manifest(BaseModel):
 
 
 def load_manifest(path: Path = DEFAULT_MANIFEST) -> Manifest:
+    raw = read_toml(path, "model manifest")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
         return Manifest.model_validate(raw)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: model manifest not found") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: not valid TOML: {e}") from None
     except ValidationError as e:
         raise ConfigError(format_validation_error(e, str(path))) from None
 
