@@ -74,7 +74,13 @@ class ModelsConfig(_Strict):
 class VadConfig(_Strict):
     aggressiveness: int = Field(2, ge=0, le=3, description="webrtcvad mode: 0 lenient .. 3 strict.")
     start_ms: int = Field(120, ge=20, le=2000, description="Voiced audio needed to start a turn.")
-    hangover_ms: int = Field(700, ge=100, le=5000, description="Silence that ends a turn.")
+    hangover_ms: int = Field(700, ge=100, le=5000, description="Silence that ends a turn, until its transcript is judged.")
+    short_hangover_ms: int = Field(
+        400, ge=100, le=5000, description="Silence that ends a finished-sounding turn (never more than hangover_ms)."
+    )
+    long_hangover_ms: int = Field(
+        1400, ge=100, le=10000, description="Silence that ends an unfinished-sounding turn (never less than hangover_ms)."
+    )
     min_turn_ms: int = Field(250, ge=0, le=5000, description="Shorter voiced turns are ignored.")
     max_turn_ms: int = Field(20000, ge=1000, le=120000, description="A turn is cut at this length.")
     preroll_ms: int = Field(200, ge=0, le=2000, description="Audio kept from before speech onset.")

@@ -25,6 +25,7 @@ from voicebox.agent import AgentConfig
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.config import Config
 from voicebox.engines import Engines
+from voicebox.listening.endpointing import judge
 from voicebox.listening.transcriber import Transcript
 from voicebox.listening.turns import Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
@@ -107,6 +108,8 @@ class CallPipeline:
         self._spec_lock = threading.Condition()
         self._spec_busy_for: int | None = None  # last_voiced_ms of the decode in progress
         self._spec_done: tuple[int, Transcript] | None = None
+        # The speculator's verdict on the pause in progress: (last_voiced_ms, hangover_ms, rule).
+        self._hangover_hint: tuple[int, int, str] | None = None
         self.speculative_hits = 0
         self._threads = [
             threading.Thread(target=self._guarded, args=(self._listen, "vad.failed"), name=f"{session}-listen", daemon=True),
@@ -231,6 +234,10 @@ class CallPipeline:
             if frame is None:
                 continue
             index = self.inbound.read // self.frame_samples - 1  # media time, in frames
+            hint = self._hangover_hint
+            rule = "default"
+            if hint is not None and detector.in_turn and hint[0] == detector.last_voiced_ms:
+                detector.hangover_override_ms, rule = hint[1], hint[2]
             events = detector.process(frame)
             ended = any(isinstance(ev, TurnEnded) for ev in events)
             if self._track is not None:
@@ -251,7 +258,7 @@ class CallPipeline:
                     first_index = index - len(ev.audio) // self.frame_samples + 1
                     if self._track is not None:
                         self._track.turn_ended(first_index)
-                    item = (ev, decided_at, first_index)
+                    item = (ev, decided_at, first_index, rule)
                     try:
                         self._turns.put_nowait(item)
                     except queue.Full:
@@ -275,10 +282,11 @@ class CallPipeline:
                 self._handle_key(item.key)
                 continue
             self.turn_count += 1
-            turn, decided_at, first_index = item
+            turn, decided_at, first_index, rule = item
             tl = TurnTimeline(
                 self.turn_count, turn.start_ms, turn.last_voiced_ms, turn.decided_ms, decided_at, turn.reason
             )
+            tl.endpoint_rule = rule
             kept = False
             try:
                 kept = self._handle_turn(tl, turn)
@@ -346,6 +354,14 @@ class CallPipeline:
             with self._spec_lock:
                 self._spec_done = (job.last_voiced_ms, tr)
                 self._spec_lock.notify_all()
+            verdict = judge(tr.text) if tr.reliable else "unknown"
+            vad = self.cfg.vad
+            hangover = {
+                "complete": min(vad.short_hangover_ms, vad.hangover_ms),
+                "unfinished": max(vad.long_hangover_ms, vad.hangover_ms),
+            }.get(verdict)
+            if hangover is not None:
+                self._hangover_hint = (job.last_voiced_ms, hangover, verdict)
 
     def _speculative_transcript(self, turn: TurnEnded) -> Transcript | None:
         """The pause's transcript, if it covers this turn's speech (waiting for it if still running)."""

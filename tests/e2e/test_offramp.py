@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -56,3 +57,17 @@ def test_mumble_is_reprompted_not_answered(agent_server, tmp_path, transcribe):
 def test_pure_noise_gets_silence(agent_server, tmp_path):
     res = call(agent_server.uri, "PCMU", [WAV / "garbage_noise_0.wav"], tmp_path, reply_timeout_s=8)
     assert res["turns"][0]["reply_onset_ms"] is None, res  # nothing was said, so nothing is answered
+
+
+def test_a_pause_mid_sentence_does_not_end_the_turn(agent_server, tmp_path, transcribe):
+    """mid_pause: "I'm looking for… [900 ms] …an appointment on Friday afternoon." is one turn."""
+    before = {p.name for p in (agent_server.data_dir / "calls").glob("*/*.jsonl")}
+    res = call(agent_server.uri, "PCMU", [WAV / "mid_pause_0.wav"], tmp_path)
+    turn = res["turns"][0]
+    assert turn["reply_onset_ms"] is not None and turn["reply_onset_ms"] > turn["play_end_ms"] - 600, res
+    new = [p for p in (agent_server.data_dir / "calls").glob("*/*.jsonl") if p.name not in before]
+    assert len(new) == 1
+    turns = [json.loads(line) for line in new[0].read_text().splitlines() if '"event":"turn"' in line]
+    assert len(turns) == 1, turns  # no reply was made during the pause
+    assert turns[0]["intent"] == "booking"
+    assert "friday" in transcribe(res["recording"]).split("help you today?", 1)[-1]

@@ -356,3 +356,24 @@ def test_no_pause_before_enough_speech():
 def test_speculate_after_must_be_below_hangover():
     with pytest.raises(ValueError, match="speculate_after_ms"):
         VadConfig(hangover_ms=300, speculate_after_ms=300)
+
+
+def test_hangover_override_applies_to_the_current_pause_only():
+    cfg = VadConfig(start_ms=60, hangover_ms=400, short_hangover_ms=200, long_hangover_ms=800,
+                    min_turn_ms=60, preroll_ms=0, speculate_after_ms=60)
+    det = TurnDetector(cfg, FRAME_MS, fake_is_speech)
+    for f in frames_of("1" * 10 + "0" * 3):
+        det.process(f)
+    det.hangover_override_ms = 800  # "unfinished": wait longer than the default 400 ms
+    events = []
+    for f in frames_of("0" * 30):
+        events += det.process(f)
+    assert not [e for e in events if isinstance(e, TurnEnded)]  # 660 ms of silence: still waiting
+    for f in frames_of("1" * 5):  # the caller goes on: the override is forgotten
+        det.process(f)
+    assert det.hangover_override_ms is None
+    events = []
+    for f in frames_of("0" * 25):
+        events += det.process(f)
+    ends = [e for e in events if isinstance(e, TurnEnded)]
+    assert len(ends) == 1 and ends[0].decided_ms - ends[0].last_voiced_ms == 400

@@ -75,6 +75,13 @@ class TurnDetector:
         self._voiced_ms = 0
         self._silence_ms = 0
         self._pause_reported = False
+        # Set from outside once the turn so far has been judged (endpointing.judge); it applies
+        # to the current pause only and is forgotten when the caller speaks again.
+        self.hangover_override_ms: int | None = None
+
+    @property
+    def last_voiced_ms(self) -> int:
+        return self._last_voiced_ms
 
     @property
     def in_turn(self) -> bool:
@@ -116,6 +123,7 @@ class TurnDetector:
             self._last_voiced_ms = self._now_ms
             self._silence_ms = 0
             self._pause_reported = False
+            self.hangover_override_ms = None
         else:
             self._silence_ms += self.frame_ms
             if (
@@ -127,12 +135,14 @@ class TurnDetector:
                 events.append(Paused(np.concatenate(self._frames), self._last_voiced_ms, self._voiced_ms))
         length_ms = self._now_ms - self._start_ms
         reason = None
-        if self._silence_ms >= self.cfg.hangover_ms:
+        hangover = self.hangover_override_ms or self.cfg.hangover_ms
+        if self._silence_ms >= hangover:
             reason = "silence"
         elif length_ms >= self.cfg.max_turn_ms:
             reason = "max_length"
         if reason is not None:
             self._in_turn = False
+            self.hangover_override_ms = None
             audio = np.concatenate(self._frames) if self._frames else np.zeros(0, np.int16)
             self._frames = []
             self._preroll.clear()

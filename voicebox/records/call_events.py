@@ -26,6 +26,7 @@ class TurnTimeline:
     decided_ms: int
     decided_at: float
     end_reason: str = "silence"
+    endpoint_rule: str = "default"  # which hangover ended the turn: default, complete, unfinished
     transcript_at: float | None = None
     first_token_at: float | None = None
     first_audio_at: float | None = None  # when the first reply sample reaches the caller's line
@@ -97,7 +98,7 @@ class CallEvents:
         fields: dict[str, Any] = {
             "turn": tl.turn, "source": tl.source, "intent": tl.intent,
             "confidence": None if tl.confidence is None else round(tl.confidence, 3),
-            "tier_reason": tl.reason, "end_reason": tl.end_reason,
+            "tier_reason": tl.reason, "end_reason": tl.end_reason, "endpoint_rule": tl.endpoint_rule,
             "speech_start_ms": tl.speech_start_ms, "last_voiced_ms": tl.last_voiced_ms,
             "decided_ms": tl.decided_ms,
             **{k: (None if v is None else round(v, 1)) for k, v in stages.items()},

@@ -1,0 +1,57 @@
+"""Does a transcript sound finished? Decides how long a pause must last to end the turn.
+
+A person waits longer after "I'm looking for…" than after "What time do you open?". The
+speculative transcript of the turn so far is judged here, and the turn detector's hangover is
+shortened for a finished-sounding turn and lengthened for an unfinished one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+Judgement = Literal["complete", "unfinished", "unknown"]
+
+# Words a sentence does not end on: conjunctions, prepositions, articles, fillers.
+TRAILING = frozenset(
+    "and or but so because um uh er erm for to the a an with my your our is are was on at in of from "
+    "like then if that which who about around near by than as".split()
+)
+NUMBER_CUES = frozenset("number card phone code zip is".split())
+_WORD = re.compile(r"[a-z0-9']+")
+_NUMBER_WORDS = frozenset("zero oh one two three four five six seven eight nine ten".split())
+
+
+def judge(text: str) -> Judgement:
+    stripped = text.strip()
+    if not stripped:
+        return "unknown"
+    if stripped.endswith(("...", "…", ",", "-", "—")):
+        return "unfinished"  # whisper marks a trailing-off voice with an ellipsis
+    words = _WORD.findall(stripped.lower())
+    if not words:
+        return "unknown"
+    if words[-1] in TRAILING:
+        return "unfinished"
+    if _reading_a_number(words):
+        return "unfinished"
+    if stripped[-1] in ".?!":
+        return "complete"
+    return "unknown"
+
+
+def _reading_a_number(words: list[str]) -> bool:
+    """A phone or card number still being read out: digits after a cue, fewer than a full one."""
+    tail = []
+    for w in reversed(words):
+        if w.isdigit() or w in _NUMBER_WORDS:
+            tail.append(w)
+        else:
+            break
+    if not tail:
+        return False
+    cue_index = len(words) - len(tail) - 1
+    if cue_index < 0 or not any(w in NUMBER_CUES for w in words[max(0, cue_index - 2) : cue_index + 1]):
+        return False
+    digits = sum(len(w) if w.isdigit() else 1 for w in tail)
+    return digits < 10  # fewer than a phone number's ten: more is coming
