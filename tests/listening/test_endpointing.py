@@ -16,6 +16,9 @@ from voicebox.listening.endpointing import judge
         ("I'd like to book a cleaning for next Tuesday morning.", "complete"),
         ("I'm looking for...", "unfinished"),  # whisper's ellipsis for a voice trailing off
         ("I'm looking for", "unfinished"),
+        ("I'm looking for it.", "unfinished"),  # whisper's pronoun for a cut-off object (via G.711)
+        ("I'd like to.", "unfinished"),
+        ("Do you take Aetna?", "complete"),
         ("I need a cleaning and", "unfinished"),
         ("Um.", "unfinished"),
         ("Can I come in on the", "unfinished"),
@@ -25,6 +28,8 @@ from voicebox.listening.endpointing import judge
         ("I have 2 kids.", "complete"),  # a number, but not one being read out
         ("So, yeah,", "unfinished"),
         ("okay", "unknown"),
+        ("Yes.", "complete"),  # an answer to our question: no reason to wait
+        ("Hello?", "complete"),
         ("", "unknown"),
     ],
 )

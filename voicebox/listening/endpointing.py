@@ -18,6 +18,13 @@ TRAILING = frozenset(
     "like then if that which who about around near by than as".split()
 )
 NUMBER_CUES = frozenset("number card phone code zip is".split())
+# An opener with no content yet ("I'm looking for it.": whisper fills a cut-off object with a
+# pronoun): nothing but these words means the caller has not said what they want.
+LIGHT = frozenset(
+    "i i'm im i'd i'll we we're you it this that them there here me my a an the to for of on in at "
+    "looking look like want wanted need needed would could can get have make see ask wondering was "
+    "just so um uh well".split()
+)
 _WORD = re.compile(r"[a-z0-9']+")
 _NUMBER_WORDS = frozenset("zero oh one two three four five six seven eight nine ten".split())
 
@@ -34,6 +41,8 @@ def judge(text: str) -> Judgement:
     if words[-1] in TRAILING:
         return "unfinished"
     if _reading_a_number(words):
+        return "unfinished"
+    if len(words) <= 5 and all(w in LIGHT for w in words):
         return "unfinished"
     if stripped[-1] in ".?!":
         return "complete"
