@@ -1,9 +1,12 @@
 """One call's pipeline: caller audio → turns → replies → agent audio.
 
-Three threads, joined by bounded queues, each owning one step:
+Four threads, joined by bounded queues, each owning one step:
 
 - listener: reads 20 ms frames from the inbound ring buffer and runs turn detection;
-- brain: transcribes each finished turn and streams the model's reply sentence by sentence;
+- speculator: transcribes the turn so far at each pause, and judges whether it sounds finished
+  (which sets how long the pause must last to end the turn);
+- brain: decides what to do with each finished turn (dialog.py) and streams model replies
+  sentence by sentence;
 - voice: synthesizes each sentence and writes it into the playout ring buffer.
 
 The media callbacks only touch the two ring buffers. No exception may leave the caller in
@@ -172,13 +175,20 @@ class CallPipeline:
     def transfer_failed(self, status: int) -> None:
         """The SIP side could not transfer: tell the caller instead of leaving them hanging."""
         self.events.event("transfer_failed", status=status)
-        self._say(Say(self.agent.actions.no_transfer, self.engines.tts.cached(self.agent.actions.no_transfer)))
+        self._say_from_outside(Say(self.agent.actions.no_transfer, self.engines.tts.cached(self.agent.actions.no_transfer)))
 
     def say_and_hang_up(self, text: str, reason: str) -> None:
         """From outside the pipeline (e.g. the call reached its maximum length)."""
         self._drain(self._speech)
         self.playout.clear()
-        self._say(Say(text, self.engines.tts.cached(text), hang_up_after=reason))
+        self._say_from_outside(Say(text, self.engines.tts.cached(text), hang_up_after=reason))
+
+    def _say_from_outside(self, item: Say) -> None:
+        """For the SIP thread, which must never wait on the pipeline."""
+        try:
+            self._speech.put_nowait(item)
+        except queue.Full:
+            self.events.error("pipeline.speech_queue_full")
 
     # -- helpers -----------------------------------------------------------------------------
     def _guarded(self, body: Callable[[], None], code: str) -> None:
