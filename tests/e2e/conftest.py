@@ -7,15 +7,15 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from voicebox.telephony import probe
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -25,41 +25,11 @@ HOST = "127.0.0.1"
 
 
 def free_port() -> int:
-    """A port free for both UDP and TCP on loopback (SIP listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
-            u.bind((HOST, 0))
-            port = u.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
-                try:
-                    t.bind((HOST, port))
-                except OSError:
-                    continue
-        return port
-    raise RuntimeError("no free port")
+    return probe.free_port(HOST)
 
 
 def sip_options(port: int, timeout: float = 1.0) -> str | None:
-    """Send one OPTIONS; return the status line of the answer, or None."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        s.settimeout(timeout)
-        me = s.getsockname()[1]
-        branch = uuid.uuid4().hex
-        msg = (
-            f"OPTIONS sip:agent@{HOST}:{port} SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP {HOST}:{me};branch=z9hG4bK{branch};rport\r\n"
-            "Max-Forwards: 70\r\n"
-            f"From: <sip:probe@{HOST}>;tag={branch[:8]}\r\n"
-            f"To: <sip:agent@{HOST}>\r\n"
-            f"Call-ID: {branch}@{HOST}\r\n"
-            "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-        )
-        s.sendto(msg.encode(), (HOST, port))
-        try:
-            return s.recv(65535).decode(errors="replace").split("\r\n", 1)[0]
-        except (TimeoutError, ConnectionRefusedError, OSError):
-            return None
+    return probe.sip_options(HOST, port, timeout)
 
 
 @dataclass

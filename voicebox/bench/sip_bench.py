@@ -11,7 +11,6 @@ import os
 import platform
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 from voicebox.audio.wavio import read_wav
 from voicebox.bench.metrics import last_voiced_ms, percentiles
 from voicebox.bench.scenarios import Scenario, load_scenarios
+from voicebox.telephony.probe import free_port, sip_options
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -43,34 +43,13 @@ class TurnResult:
     why: str = ""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def _options_ok(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        s.settimeout(0.5)
-        me = s.getsockname()[1]
-        msg = (f"OPTIONS sip:agent@{HOST}:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {HOST}:{me};branch=z9hG4bKbench{time.time_ns()}\r\n"
-               f"Max-Forwards: 70\r\nFrom: <sip:bench@{HOST}>;tag=1\r\nTo: <sip:agent@{HOST}>\r\n"
-               f"Call-ID: bench{time.time_ns()}@{HOST}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n")
-        s.sendto(msg.encode(), (HOST, port))
-        try:
-            return b" 200 " in s.recv(4096)
-        except OSError:
-            return False
-
-
 class Server:
     """`voicebox serve` with full-content records (so replies can be checked), plus a front desk."""
 
     def __init__(self, work: Path, extra_config: str = "") -> None:
         self.work = work
-        self.port = _free_port()
-        self.frontdesk_port = _free_port()
+        self.port = free_port(HOST)
+        self.frontdesk_port = free_port(HOST)
         agent = (ROOT / "voicebox" / "agents" / "riverside_dental.toml").read_text()
         agent = re.sub(r'transfer_uri = "[^"]*"', f'transfer_uri = "sip:frontdesk@{HOST}:{self.frontdesk_port}"', agent)
         (work / "agent.toml").write_text(agent)
@@ -90,7 +69,7 @@ class Server:
             stdout=self.log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
         )
         deadline = time.monotonic() + 180
-        while not _options_ok(self.port):
+        while (sip_options(HOST, self.port, 0.5) or "") != "SIP/2.0 200 OK":
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"voicebox serve did not come up:\n{self.log.read_text()[-2000:]}")
             time.sleep(0.5)
