@@ -28,6 +28,19 @@ class BridgePort(pj.AudioMediaPort):
         self.max_request_gap_ms = 0.0
         self._last_request = 0.0
 
+    def attach(self, inbound: RingBuffer, playout: RingBuffer) -> None:
+        """Give a pooled port to a new call: fresh buffers and counters.
+
+        Ports are reused rather than destroyed while the library runs: freeing a SWIG director
+        whose callbacks the bridge clock may be entering crashed the process (SIGSEGV, seen once
+        in CI right as the next call started).
+        """
+        self.inbound = inbound
+        self.playout = playout
+        self.frames_in = self.frames_out = self.underruns = 0
+        self.max_request_gap_ms = 0.0
+        self._last_request = 0.0
+
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 API)
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
             self.inbound.write_overwrite(np.frombuffer(bytes(frame.buf), dtype=np.int16))

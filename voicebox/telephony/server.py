@@ -127,6 +127,9 @@ class SipServer:
         self.account: AgentAccount | None = None
         self.slots: dict[int, CallSlot] = {}  # pjsua call id -> slot
         self._graveyard: list[CallSlot] = []  # ended calls whose pjsua objects are freed next tick
+        self._draining: list[CallPipeline] = []  # pipelines of ended calls whose threads are finishing
+        self._all_ports: list[BridgePort] = []  # never freed before libDestroy (see BridgePort.attach)
+        self._free_ports: list[BridgePort] = []
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
         self.total_calls = 0
@@ -186,6 +189,8 @@ class SipServer:
         next_check = time.monotonic()
         while True:
             self.ep.libHandleEvents(10)
+            if self._graveyard:
+                self._bury()
             self._run_commands()
             now = time.monotonic()
             if now >= next_check:
@@ -219,12 +224,16 @@ class SipServer:
         deadline = time.monotonic() + 3
         while self.slots and time.monotonic() < deadline:
             self.ep.libHandleEvents(20)
-        for slot in list(self.slots.values()) + self._graveyard:
-            if slot.pipeline:
-                slot.pipeline.stop()
-                slot.pipeline.join(2)
+        pipelines = [s.pipeline for s in list(self.slots.values()) + self._graveyard] + self._draining
+        for pipeline in pipelines:
+            if pipeline is not None:
+                pipeline.stop()
+                pipeline.join(2)
         self.slots.clear()
         self._graveyard.clear()
+        self._draining.clear()
+        self._free_ports.clear()
+        self._all_ports.clear()
         self.account = None
         # pjsua2 asserts if a Call or Account is freed after libDestroy: free them all now,
         # including any a printed traceback still holds.
@@ -288,8 +297,13 @@ class SipServer:
                 frame = rate * media.frame_ms // 1000
                 inbound = RingBuffer(rate * media.inbound_buffer_ms // 1000)
                 playout = RingBuffer(rate * media.playout_buffer_ms // 1000)
-                slot.port = BridgePort(inbound, playout, frame)
-                slot.port.createPort(f"call{ci.id}", make_format(rate, media.frame_ms))
+                if self._free_ports:
+                    slot.port = self._free_ports.pop()
+                    slot.port.attach(inbound, playout)
+                else:
+                    slot.port = BridgePort(inbound, playout, frame)
+                    slot.port.createPort(f"bridge{len(self._all_ports)}", make_format(rate, media.frame_ms))
+                    self._all_ports.append(slot.port)
                 recording = None
                 if self.cfg.privacy.recording:
                     recording = CallRecording(recording_path(self.cfg.data_dir, slot.session, time.time()), rate)
@@ -402,14 +416,24 @@ class SipServer:
         except pj.Error as e:
             slot.call.log.warning("error sip.hangup_failed %s", e.info())
 
-    def _housekeeping(self, now: float) -> None:
-        # Free pjsua objects of calls that ended on an earlier tick, never inside their callback.
+    def _bury(self) -> None:
+        """Release what ended calls held, on the loop turn after their DISCONNECTED callback.
+
+        The Call object goes at once (not when its pipeline threads are done), so that it is
+        never still alive when pjsua hands its call id to a new call.
+        """
         for slot in self._graveyard:
-            if slot.pipeline is not None:
-                slot.pipeline.join(0)
             if slot.port is not None:
+                # The call's own conference port is gone, so nothing transmits to or from this
+                # one any more: it waits, connected to nothing, for the next call.
+                self._free_ports.append(slot.port)
                 slot.port = None
-        self._graveyard = [s for s in self._graveyard if s.pipeline is not None and s.pipeline.alive()]
+            if slot.pipeline is not None:
+                self._draining.append(slot.pipeline)
+        self._graveyard.clear()
+
+    def _housekeeping(self, now: float) -> None:
+        self._draining = [p for p in self._draining if p.alive()]
         sip = self.cfg.sip
         for slot in list(self.slots.values()):
             if slot.ending:
