@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -227,6 +227,17 @@ class CallPipeline:
             except queue.Empty:
                 return
 
+    def _items(self, q: queue.Queue) -> Iterator:
+        """What arrives on ``q`` until the call stops; polled so a stop is seen within 200 ms."""
+        while not self.stopped.is_set():
+            try:
+                item = q.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if item is _STOP:
+                return
+            yield item
+
     def _say(self, item: Say) -> None:
         while not self.stopped.is_set():
             try:
@@ -279,13 +290,7 @@ class CallPipeline:
 
     # -- brain -------------------------------------------------------------------------------
     def _think(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                item = self._turns.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if item is _STOP:
-                return
+        for item in self._items(self._turns):
             if self._failed.is_set():
                 continue
             if isinstance(item, KeyPress):
@@ -344,13 +349,7 @@ class CallPipeline:
 
     # -- speculative decoding -------------------------------------------------------------------
     def _speculate(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                job = self._spec_job.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if job is _STOP:
-                return
+        for job in self._items(self._spec_job):
             if self.cfg.testing.fail_stage == "stt":
                 continue  # the brain's own decode fails and reports it
             with self._spec_lock:
@@ -435,13 +434,7 @@ class CallPipeline:
 
     # -- voice -------------------------------------------------------------------------------
     def _speak(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                item = self._speech.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if item is _STOP:
-                return
+        for item in self._items(self._speech):
             if isinstance(item, TurnDone):
                 self.events.turn(item.timeline)
                 continue
