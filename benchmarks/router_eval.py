@@ -32,11 +32,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import soxr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from voicebox.audio.channel import round_trip  # noqa: E402
+from voicebox.audio.g711 import ulaw_decode, ulaw_encode  # noqa: E402
 from voicebox.thinking.intent_router import (  # noqa: E402
     DEFAULT_C,
     DEFAULT_MARGIN,
@@ -59,38 +60,9 @@ WHISPER_RATE = 16000
 LINE_RATE = 8000
 FOLDS = 5
 
-# --- G.711 µ-law (ITU-T G.711, the 16-bit-input form of the reference implementation) ---------
-
-_BIAS = 0x84  # 132: shifts the segment boundaries onto powers of two
-_CLIP = 32635  # largest magnitude that still fits after the bias
-
-
-def ulaw_encode(samples: np.ndarray) -> np.ndarray:
-    """int16 linear PCM -> µ-law bytes (uint8): sign, 3-bit segment, 4-bit step, all inverted."""
-    x = samples.astype(np.int32)
-    sign = np.where(x < 0, 0x80, 0)
-    magnitude = np.minimum(np.abs(x), _CLIP) + _BIAS  # 132 .. 32767
-    segment = np.floor(np.log2(magnitude)).astype(np.int32) - 7  # 0 .. 7
-    step = (magnitude >> (segment + 3)) & 0x0F
-    return (~(sign | (segment << 4) | step) & 0xFF).astype(np.uint8)
-
-
-def ulaw_decode(codes: np.ndarray) -> np.ndarray:
-    """µ-law bytes -> int16 linear PCM (the middle of each quantization step)."""
-    u = ~codes.astype(np.int32) & 0xFF
-    segment = (u >> 4) & 0x07
-    step = u & 0x0F
-    magnitude = (((step << 3) + _BIAS) << segment) - _BIAS
-    return np.where(u & 0x80, -magnitude, magnitude).astype(np.int16)
-
-
 def telephone_channel(samples: np.ndarray) -> np.ndarray:
     """16 kHz int16 -> what a G.711 µ-law phone call delivers, back at 16 kHz int16."""
-    narrow = soxr.resample(samples.astype(np.float32), WHISPER_RATE, LINE_RATE, quality="HQ")
-    narrow = np.clip(np.round(narrow), -32768, 32767).astype(np.int16)
-    line = ulaw_decode(ulaw_encode(narrow))
-    wide = soxr.resample(line.astype(np.float32), LINE_RATE, WHISPER_RATE, quality="HQ")
-    return np.clip(np.round(wide), -32768, 32767).astype(np.int16)
+    return round_trip(samples, "PCMU")
 
 
 def check_against_audioop() -> str:
