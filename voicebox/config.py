@@ -65,6 +65,11 @@ class ModelsConfig(_Strict):
     llm: str = Field("smollm2-135m", description="Manifest name or path to a GGUF file.")
     tts: str = Field("piper-joe-medium", description="Manifest name or path to a Piper .onnx voice.")
     stt_threads: int = Field(2, ge=1, le=64)
+    stt_final_context: Literal["auto", "fit", "full"] = Field(
+        "auto",
+        description="Encoder window of final decodes: fitted to the turn (fast), whisper's full 30 s, "
+        "or fitted with a full re-decode when the fitted one is unreliable.",
+    )
     llm_threads: int = Field(2, ge=1, le=64)
     llm_context_tokens: int = Field(2048, ge=256, le=32768)
     llm_max_reply_tokens: int = Field(60, ge=8, le=1024)
@@ -76,7 +81,7 @@ class VadConfig(_Strict):
     start_ms: int = Field(120, ge=20, le=2000, description="Voiced audio needed to start a turn.")
     hangover_ms: int = Field(700, ge=100, le=5000, description="Silence that ends a turn, until its transcript is judged.")
     short_hangover_ms: int = Field(
-        400, ge=100, le=5000, description="Silence that ends a finished-sounding turn (never more than hangover_ms)."
+        300, ge=100, le=5000, description="Silence that ends a finished-sounding turn (never more than hangover_ms)."
     )
     long_hangover_ms: int = Field(
         1400, ge=100, le=10000, description="Silence that ends an unfinished-sounding turn (never less than hangover_ms)."
@@ -87,6 +92,11 @@ class VadConfig(_Strict):
     speculate_after_ms: int = Field(
         100, ge=20, le=5000,
         description="Silence after which the turn so far is transcribed speculatively (kept if the turn ends).",
+    )
+    partial_every_ms: int = Field(
+        400, ge=0, le=5000,
+        description="Cadence of partial decodes while the caller speaks (0: none). Partials are skipped "
+        "whenever a final decode is running or waiting.",
     )
 
     @model_validator(mode="after")

@@ -3,8 +3,9 @@
 Four threads, joined by bounded queues, each owning one step:
 
 - listener: reads 20 ms frames from the inbound ring buffer and runs turn detection;
-- speculator: transcribes the turn so far at each pause, and judges whether it sounds finished
-  (which sets how long the pause must last to end the turn);
+- speculator: while the caller speaks, re-decodes the growing turn (droppable partials, words
+  committed by LocalAgreement); at each pause it decodes the turn so far speculatively, and judges
+  whether it sounds finished (which sets how long the pause must last to end the turn);
 - brain: decides what to do with each finished turn (dialog.py) and streams model replies
   sentence by sentence;
 - voice: synthesizes each sentence and writes it into the playout ring buffer.
@@ -28,9 +29,10 @@ from voicebox.agent import AgentConfig
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.config import Config
 from voicebox.engines import Engines
-from voicebox.listening.endpointing import judge
-from voicebox.listening.transcriber import Transcript
-from voicebox.listening.turns import Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
+from voicebox.listening.endpointing import hangover_ms
+from voicebox.listening.local_agreement import LocalAgreement, Partial
+from voicebox.listening.transcriber import Transcript, reliability
+from voicebox.listening.turns import Growing, Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.records.recording import CallerTrack, CallRecording
 from voicebox.thinking.dialog import Decision, Dialog
@@ -66,6 +68,7 @@ class TurnDone:
 
 
 _STOP = object()
+PARTIAL_FRESH_MS = 200  # a partial this close to the last voiced frame has heard the whole turn
 
 
 class CallPipeline:
@@ -113,6 +116,13 @@ class CallPipeline:
         self._spec_done: tuple[int, Transcript] | None = None
         # The speculator's verdict on the pause in progress: (last_voiced_ms, hangover_ms, rule).
         self._hangover_hint: tuple[int, int, str] | None = None
+        # The latest partial of the turn in progress, and the provisional hangover it suggests
+        # until the pause's own transcript is judged: (turn start_ms, last_voiced_ms it covers,
+        # hangover_ms, rule).
+        self._agreement = LocalAgreement()
+        self._partial: tuple[int, int, Partial, float] | None = None  # (start_ms, covers, partial, at)
+        self._partial_hint: tuple[int, int, int, str] | None = None
+        self._partial_stats: dict[int, dict] = {}  # turn start_ms -> counts for its timeline
         self.speculative_hits = 0
         self._threads = [
             threading.Thread(target=self._guarded, args=(self._listen, "vad.failed"), name=f"{session}-listen", daemon=True),
@@ -250,15 +260,13 @@ class CallPipeline:
     def _listen(self) -> None:
         vad = self.cfg.vad
         detector = TurnDetector(vad, self.cfg.media.frame_ms, webrtc_classifier(self.rate, vad.aggressiveness))
+        rule = "default"
         while not self.stopped.is_set():
             frame = self.inbound.read_exact(self.frame_samples, timeout=0.1)
             if frame is None:
                 continue
             index = self.inbound.read // self.frame_samples - 1  # media time, in frames
-            hint = self._hangover_hint
-            rule = "default"
-            if hint is not None and detector.in_turn and hint[0] == detector.last_voiced_ms:
-                detector.hangover_override_ms, rule = hint[1], hint[2]
+            rule = self._choose_hangover(detector, rule)
             events = detector.process(frame)
             ended = any(isinstance(ev, TurnEnded) for ev in events)
             if self._track is not None:
@@ -267,12 +275,10 @@ class CallPipeline:
             for ev in events:
                 if isinstance(ev, SpeechStarted):
                     self.log.debug("speech started at %d ms", ev.at_ms)
+                elif isinstance(ev, Growing):
+                    self._offer_spec_job(ev)
                 elif isinstance(ev, Paused):
-                    self._drain(self._spec_job)  # an older pause's audio is stale now
-                    try:
-                        self._spec_job.put_nowait(ev)
-                    except queue.Full:
-                        pass
+                    self._offer_spec_job(ev)
                 elif isinstance(ev, TurnEnded):
                     # The decision frame arrived before the audio still queued behind it.
                     decided_at = time.perf_counter() - len(self.inbound) / self.rate
@@ -288,6 +294,34 @@ class CallPipeline:
                         self._turns.put_nowait(item)
                         self.events.error("pipeline.turn_dropped")
 
+    def _offer_spec_job(self, job: Growing | Paused) -> None:
+        """The newest audio wins: an older partial or pause is stale once the caller goes on."""
+        self._drain(self._spec_job)
+        try:
+            self._spec_job.put_nowait(job)
+        except queue.Full:
+            pass
+
+    def _choose_hangover(self, detector: TurnDetector, rule: str) -> str:
+        """How long the pause in progress must last: the pause's own verdict if it has one, else
+        the latest partial's. Returns the rule that will have ended the turn."""
+        if not detector.in_turn:
+            return "default"
+        hint = self._hangover_hint
+        if hint is not None and hint[0] == detector.last_voiced_ms:
+            detector.hangover_override_ms = hint[1]
+            return hint[2]
+        partial = self._partial_hint
+        if partial is not None and partial[0] == detector.start_ms:
+            start_ms, covers_ms, hangover, verdict = partial
+            # "Unfinished" only ever waits longer, so a stale one is safe; "complete" must cover
+            # (nearly) all that was said, or the words after it could be a sentence still going.
+            fresh = detector.last_voiced_ms - covers_ms <= PARTIAL_FRESH_MS
+            if verdict == "unfinished" or fresh:
+                detector.hangover_override_ms = hangover
+                return f"partial_{verdict}"
+        return "default"
+
     # -- brain -------------------------------------------------------------------------------
     def _think(self) -> None:
         for item in self._items(self._turns):
@@ -302,12 +336,24 @@ class CallPipeline:
                 self.turn_count, turn.start_ms, turn.last_voiced_ms, turn.decided_ms, decided_at, turn.reason
             )
             tl.endpoint_rule = rule
+            self._take_partial_stats(tl, turn.start_ms)
             kept = False
             try:
                 kept = self._handle_turn(tl, turn)
             finally:
                 if self._track is not None:
                     self._track.write_turn(first_index, turn.audio, keep=kept)
+
+    def _take_partial_stats(self, tl: TurnTimeline, start_ms: int) -> None:
+        stats = self._partial_stats.pop(start_ms, None)
+        for old in [k for k in self._partial_stats if k < start_ms]:
+            self._partial_stats.pop(old, None)
+        if not stats:
+            return
+        tl.partials, tl.partials_skipped = stats["partials"], stats["skipped"]
+        tl.partial_intent = stats["intent"]
+        if stats["intent_at_ms"] is not None:
+            tl.partial_intent_lead_ms = tl.last_voiced_ms - stats["intent_at_ms"]
 
     def _canned(self, text: str, tl: TurnTimeline, cache: bool = True, **kw) -> None:
         """Say a whole, known reply. Fixed phrases come from the synthesis cache."""
@@ -352,10 +398,13 @@ class CallPipeline:
         for job in self._items(self._spec_job):
             if self.cfg.testing.fail_stage == "stt":
                 continue  # the brain's own decode fails and reports it
+            if isinstance(job, Growing):
+                self._partial_decode(job)
+                continue
             with self._spec_lock:
                 self._spec_busy_for = job.last_voiced_ms
             try:
-                tr = self.engines.stt.transcribe(job.audio, self.rate)
+                tr = self._final_decode(job.audio, job.voiced_ms)
             finally:
                 with self._spec_lock:
                     self._spec_busy_for = None
@@ -363,14 +412,41 @@ class CallPipeline:
             with self._spec_lock:
                 self._spec_done = (job.last_voiced_ms, tr)
                 self._spec_lock.notify_all()
-            verdict = judge(tr.text) if tr.reliable else "unknown"
-            vad = self.cfg.vad
-            hangover = {
-                "complete": min(vad.short_hangover_ms, vad.hangover_ms),
-                "unfinished": max(vad.long_hangover_ms, vad.hangover_ms),
-            }.get(verdict)
-            if hangover is not None:
-                self._hangover_hint = (job.last_voiced_ms, hangover, verdict)
+            # An unreliable transcript gets the plain hangover, whatever a partial suggested.
+            hangover, verdict = hangover_ms(tr.text if tr.reliable else None, self.cfg.vad)
+            self._hangover_hint = (job.last_voiced_ms, hangover, verdict if tr.reliable else "unreliable")
+
+    def _final_decode(self, audio: np.ndarray, voiced_ms: int) -> Transcript:
+        heard_ms = max(1.0, len(audio) * 1000 / self.rate)
+        return self.engines.stt.transcribe(
+            audio, self.rate, self.cfg.models.stt_final_context, speech_share=min(1.0, voiced_ms / heard_ms)
+        )
+
+    def _partial_decode(self, job: Growing) -> None:
+        """Re-decode the turn so far, if the recognizer has time to spare; never waits for it."""
+        stats = self._partial_stats.setdefault(
+            job.start_ms, {"partials": 0, "skipped": 0, "intent": None, "intent_at_ms": None, "decode_ms": []}
+        )
+        if self._partial is None or self._partial[0] != job.start_ms:
+            self._agreement.reset()
+            self._partial = None
+        tr = self.engines.stt.try_transcribe(job.audio, self.rate)
+        if tr is None:
+            stats["skipped"] += 1
+            return
+        stats["partials"] += 1
+        stats["decode_ms"].append(tr.decode_ms)
+        if reliability(tr) in ("empty", "hallucination", "no_speech", "repetition"):
+            return  # noise is not a partial: nothing to commit, nothing to judge
+        partial = self._agreement.update(tr.text)
+        self._partial = (job.start_ms, job.last_voiced_ms, partial, time.perf_counter())
+        hangover, verdict = hangover_ms(partial.text, self.cfg.vad)
+        if verdict in ("complete", "unfinished"):
+            self._partial_hint = (job.start_ms, job.last_voiced_ms, hangover, verdict)
+        if stats["intent"] is None:
+            route = self.dialog.router.route_partial(partial.text)
+            if route.intent is not None:
+                stats["intent"], stats["intent_at_ms"] = route.intent, job.last_voiced_ms
 
     def _speculative_transcript(self, turn: TurnEnded) -> Transcript | None:
         """The pause's transcript, if it covers this turn's speech (waiting for it if still running)."""
@@ -388,7 +464,7 @@ class CallPipeline:
         try:
             if self.cfg.testing.fail_stage == "stt":
                 raise RuntimeError("injected failure (testing.fail_stage = stt)")
-            tr = self._speculative_transcript(turn) or self.engines.stt.transcribe(turn.audio, self.rate)
+            tr = self._speculative_transcript(turn) or self._final_decode(turn.audio, turn.voiced_ms)
         except Exception:
             self.log.exception("transcription failed")
             self.events.error("stt.decode_failed", turn=tl.turn)
@@ -396,6 +472,8 @@ class CallPipeline:
             return False  # unknown content: not kept
         tl.transcript_at = time.perf_counter()
         tl.avg_logprob, tl.no_speech_prob, tl.caller_text = tr.avg_logprob, tr.no_speech_prob, tr.text
+        tl.compression_ratio, tl.speech_share, tl.stt_context = tr.compression_ratio, tr.speech_share, tr.context
+        tl.reliability, tl.decode_ms = reliability(tr), tr.decode_ms
         if not tr.text:
             tl.source = "noise"  # a cough or line noise: nothing was said, so nothing is answered
             self.events.turn(tl)

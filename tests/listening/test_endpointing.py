@@ -35,3 +35,37 @@ from voicebox.listening.endpointing import judge
 )
 def test_judge(text, expected):
     assert judge(text) == expected
+
+
+# The whole rule: transcript so far + silence so far -> is the turn over? With the defaults
+# (short 300 ms, plain 700 ms, long 1400 ms).
+from voicebox.config import VadConfig  # noqa: E402
+from voicebox.listening.endpointing import hangover_ms, turn_is_over  # noqa: E402
+
+CFG = VadConfig()
+
+
+@pytest.mark.parametrize(
+    "text, silence_ms, over",
+    [
+        ("What time do you open on Saturday?", 200, False),
+        ("What time do you open on Saturday?", 300, True),
+        ("I'm looking for", 300, False),
+        ("I'm looking for", 900, False),  # the corpus mid_pause: 900 ms inside the turn
+        ("I'm looking for", 1400, True),
+        ("My card number is 4111 1111", 1000, False),
+        ("okay", 300, False),  # not clearly finished: the plain hangover
+        ("okay", 700, True),
+        (None, 300, False),  # an unreliable transcript is not trusted to end a turn early
+        (None, 700, True),
+        ("", 700, True),
+    ],
+)
+def test_transcript_and_silence_decide_the_end_of_turn(text, silence_ms, over):
+    assert turn_is_over(text, silence_ms, CFG) is over
+
+
+def test_short_and_long_hangovers_never_cross_the_plain_one():
+    cfg = VadConfig(hangover_ms=500, short_hangover_ms=800, long_hangover_ms=400)
+    assert hangover_ms("Where are you?", cfg) == (500, "complete")
+    assert hangover_ms("I'd like to", cfg) == (500, "unfinished")

@@ -9,7 +9,7 @@ import pytest
 
 from voicebox.audio.wavio import read_wav
 from voicebox.config import VadConfig
-from voicebox.listening.turns import Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
+from voicebox.listening.turns import Growing, Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 
 FRAME_MS = 20
 FRAME_LEN = 320  # 20 ms at 16 kHz
@@ -41,7 +41,7 @@ def run(pattern: str, cfg: VadConfig = CFG, det: TurnDetector | None = None, pau
     det = det or TurnDetector(cfg, FRAME_MS, fake_is_speech)
     events = []
     for f in frames_of(pattern):
-        events += [e for e in det.process(f) if pauses or not isinstance(e, Paused)]
+        events += [e for e in det.process(f) if (pauses or not isinstance(e, Paused)) and not isinstance(e, Growing)]
     return det, events
 
 
@@ -377,3 +377,22 @@ def test_hangover_override_applies_to_the_current_pause_only():
         events += det.process(f)
     ends = [e for e in events if isinstance(e, TurnEnded)]
     assert len(ends) == 1 and ends[0].decided_ms - ends[0].last_voiced_ms == 400
+
+
+def test_growing_events_come_at_the_partial_cadence_while_speech_goes_on():
+    cfg = VadConfig(start_ms=100, hangover_ms=300, min_turn_ms=0, preroll_ms=0, partial_every_ms=200, speculate_after_ms=100)
+    det = TurnDetector(cfg, FRAME_MS, fake_is_speech)
+    growing = []
+    for f in frames_of("1" * 50 + "0" * 20):  # 1 s of speech, then 400 ms of silence
+        growing += [e for e in det.process(f) if isinstance(e, Growing)]
+    # Every 200 ms of turn from onset, none once the caller has paused for speculate_after_ms.
+    assert len(growing) == 4
+    assert all(g.start_ms == growing[0].start_ms for g in growing)
+    lengths = [len(g.audio) for g in growing]
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+
+
+def test_no_growing_events_when_partials_are_off():
+    cfg = VadConfig(start_ms=100, hangover_ms=300, min_turn_ms=0, preroll_ms=0, partial_every_ms=0)
+    det = TurnDetector(cfg, FRAME_MS, fake_is_speech)
+    assert not [e for f in frames_of("1" * 50 + "0" * 20) for e in det.process(f) if isinstance(e, Growing)]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from voicebox.config import VadConfig
+
 Judgement = Literal["complete", "unfinished", "unknown"]
 
 # Words a sentence does not end on: conjunctions, prepositions, articles, fillers.
@@ -27,6 +29,27 @@ LIGHT = frozenset(
 )
 _WORD = re.compile(r"[a-z0-9']+")
 _NUMBER_WORDS = frozenset("zero oh one two three four five six seven eight nine ten".split())
+
+
+def hangover_ms(text: str | None, cfg: VadConfig) -> tuple[int, str]:
+    """How long a pause after ``text`` must last to end the turn, and the rule that chose it.
+
+    ``None`` stands for a transcript that is not to be trusted (or not there yet): the plain
+    hangover, whatever its words seem to say.
+    """
+    if text is None:
+        return cfg.hangover_ms, "default"
+    verdict = judge(text)
+    if verdict == "complete":
+        return min(cfg.short_hangover_ms, cfg.hangover_ms), verdict
+    if verdict == "unfinished":
+        return max(cfg.long_hangover_ms, cfg.hangover_ms), verdict
+    return cfg.hangover_ms, verdict
+
+
+def turn_is_over(text: str | None, silence_ms: int, cfg: VadConfig) -> bool:
+    """The end-of-turn rule in one line: has the caller been silent long enough after ``text``?"""
+    return silence_ms >= hangover_ms(text, cfg)[0]
 
 
 def judge(text: str) -> Judgement:

@@ -1,69 +1,197 @@
-"""Speech to text with faster-whisper (CTranslate2), shared by all calls."""
+"""Speech to text with faster-whisper (CTranslate2), shared by all calls.
+
+Whisper's encoder is trained on 30 s windows, and encoding a full window costs ~300 ms on two
+cores whatever the turn's length. CTranslate2 accepts a shorter window, so a 3 s turn can be
+encoded with ~4 s of context for ~60 ms. That "fitted" window is what makes partial decodes
+every few hundred milliseconds affordable; it is a little less sure of itself on hard audio, so
+the final decode falls back to the full window when the fitted one is not reliable.
+"""
 
 from __future__ import annotations
 
 import math
+import threading
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from voicebox.audio.resample import resample
 
 WHISPER_RATE_HZ = 16000
+FRAMES_PER_S = 100  # whisper's mel hop is 10 ms
+FULL_WINDOW_FRAMES = 3000
+FIT_MARGIN_FRAMES = 100  # a second of padding after the audio: less and the decoder truncates words
+
+Context = Literal["fit", "full"]
 
 # Whisper's well-known inventions on silence and noise; never a caller's turn on their own.
 HALLUCINATIONS = {
-    "thank you", "thank you.", "thanks for watching", "thanks for watching!", "you", "bye.",
-    "thank you for watching", "please subscribe", ".", "...",
+    "thank you", "thank you.", "thanks for watching", "thanks for watching!", "you", "you.", "bye.",
+    "thank you for watching", "thank you for watching.", "please subscribe", ".", "...",
 }
 
 
 @dataclass(frozen=True)
 class Transcript:
     text: str
-    avg_logprob: float  # mean over segments, weighted by length; 0 when there is no text
-    no_speech_prob: float  # highest over segments
+    avg_logprob: float  # per token, as whisper computes it; 0 when there is no text
+    no_speech_prob: float
     decode_ms: float
-    compression_ratio: float = 0.0  # highest over segments; a decoder stuck repeating itself scores high
+    compression_ratio: float = 0.0  # a decoder stuck repeating itself scores high
+    speech_share: float = 1.0  # the VAD's voiced share of the audio, when the caller knows it
+    context: str = "full"
 
     @property
     def reliable(self) -> bool:
-        """A coarse gate: text that whisper itself barely believes is not acted on."""
-        if not self.text:
-            return False
-        if self.text.strip().lower() in HALLUCINATIONS and self.avg_logprob < -0.5:
-            return False
-        # 2.4 is whisper's own repetition threshold; the corpus mumble turn scores 22, real
-        # turns 0.7-1.1.
-        return self.avg_logprob > -0.8 and self.no_speech_prob < 0.8 and self.compression_ratio <= 2.4
+        return reliability(self) == "reliable"
+
+
+def reliability(tr: Transcript) -> str:
+    """``reliable`` or why not: the gate between what whisper heard and what the agent acts on."""
+    if not tr.text:
+        return "empty"
+    if tr.text.strip().lower() in HALLUCINATIONS and (tr.avg_logprob < -0.5 or tr.speech_share < 0.3):
+        return "hallucination"
+    if tr.no_speech_prob >= 0.8:
+        return "no_speech"
+    # 2.4 is whisper's own repetition threshold; the corpus mumble turn scores 22, real turns
+    # 0.7-1.1.
+    if tr.compression_ratio > 2.4:
+        return "repetition"
+    if tr.avg_logprob <= -0.8:
+        return "low_logprob"
+    # Many words from a sliver of voiced audio: the decoder is inventing, not transcribing.
+    if tr.speech_share < 0.15:
+        return "little_speech"
+    return "reliable"
 
 
 class Transcriber:
     def __init__(self, model_dir: Path, threads: int = 2) -> None:
         from faster_whisper import WhisperModel
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_suppressed_tokens
 
         self.model = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=threads)
-        self.transcribe(np.zeros(WHISPER_RATE_HZ // 2, dtype=np.int16), WHISPER_RATE_HZ)  # warm up
+        multilingual = self.model.model.is_multilingual
+        self.tokenizer = Tokenizer(
+            self.model.hf_tokenizer, multilingual, task="transcribe", language="en" if multilingual else None
+        )
+        self._prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
+        self._suppress = list(get_suppressed_tokens(self.tokenizer, [-1]))
+        # CTranslate2 queues concurrent requests on its one replica anyway; the lock makes the
+        # wait visible and lets partial decodes give way (see try_transcribe).
+        self._lock = threading.Lock()
+        self._finals_waiting = 0
+        self._count_lock = threading.Lock()
+        self._idle_since = 0.0  # when the last decode ended (perf_counter)
+        self._last_partial_ms = 0.0
+        self.transcribe(np.zeros(WHISPER_RATE_HZ // 2, dtype=np.int16), WHISPER_RATE_HZ, "fit")  # warm up
+        self.transcribe(np.zeros(WHISPER_RATE_HZ // 2, dtype=np.int16), WHISPER_RATE_HZ, "full")
 
-    def transcribe(self, samples: np.ndarray, rate_hz: int) -> Transcript:
+    # -- scheduling between calls' decodes ----------------------------------------------------
+    def transcribe(
+        self, samples: np.ndarray, rate_hz: int, context: Context | Literal["auto"] = "full", speech_share: float = 1.0
+    ) -> Transcript:
+        """A decode that must happen (a turn's final transcript): waits its turn, ahead of partials.
+
+        ``auto`` decodes with the fitted window and re-decodes with the full one when the fitted
+        result is not reliable: the fast path is trusted only when it is sure of itself.
+        """
+        with self._count_lock:
+            self._finals_waiting += 1
+        try:
+            self._lock.acquire()
+        finally:
+            with self._count_lock:
+                self._finals_waiting -= 1
+        try:
+            if context != "auto":
+                return replace(self._decode(samples, rate_hz, context), speech_share=speech_share)
+            fitted = replace(self._decode(samples, rate_hz, "fit"), speech_share=speech_share)
+            if fitted.reliable or not fitted.text:
+                return fitted
+            full = self._decode(samples, rate_hz, "full")
+            return replace(full, speech_share=speech_share, decode_ms=fitted.decode_ms + full.decode_ms, context=f"fit+full:{reliability(fitted)}")
+        finally:
+            self._idle_since = time.perf_counter()
+            self._lock.release()
+
+    def try_transcribe(self, samples: np.ndarray, rate_hz: int) -> Transcript | None:
+        """A droppable partial decode, or None when it would compete with work that matters.
+
+        It runs only if no other decode is running or waiting, and only if the model has been
+        idle for at least as long as the last partial took: across all calls, partials never
+        take more than about half of the recognizer's time, so they cannot starve synthesis or
+        the language model on a small machine.
+        """
+        with self._count_lock:
+            if self._finals_waiting:
+                return None
+            if (time.perf_counter() - self._idle_since) * 1000 < self._last_partial_ms:
+                return None
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            tr = self._decode(samples, rate_hz, "fit")
+            self._last_partial_ms = tr.decode_ms
+            return tr
+        finally:
+            self._idle_since = time.perf_counter()
+            self._lock.release()
+
+    # -- decoding -----------------------------------------------------------------------------
+    def _decode(self, samples: np.ndarray, rate_hz: int, context: Context) -> Transcript:
         t0 = time.perf_counter()
         if rate_hz != WHISPER_RATE_HZ:
             samples = resample(samples, rate_hz, WHISPER_RATE_HZ)
         audio = samples.astype(np.float32) / 32768.0
-        segments, _info = self.model.transcribe(
-            audio,
-            language="en",
+        features = self.model.feature_extractor(audio)
+        n_frames = features.shape[-1]
+        if n_frames > FULL_WINDOW_FRAMES:
+            return self._decode_long(audio, t0)
+        window = FULL_WINDOW_FRAMES if context == "full" else min(FULL_WINDOW_FRAMES, n_frames + FIT_MARGIN_FRAMES)
+        text, avg, nsp = self._generate(features, window)
+        ratio = _compression_ratio(text)
+        return Transcript(text, avg, nsp, (time.perf_counter() - t0) * 1000, ratio, context=context)
+
+    def _generate(self, features: np.ndarray, window: int) -> tuple[str, float, float]:
+        import ctranslate2
+        from faster_whisper.audio import pad_or_trim
+
+        feats = pad_or_trim(features, window)
+        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(feats[None])), to_cpu=False)
+        result = self.model.model.generate(
+            encoded,
+            [self._prompt],
             beam_size=1,
-            condition_on_previous_text=False,
-            without_timestamps=True,
-            vad_filter=False,
-            # No temperature fallback: re-decoding a mumble at rising temperatures took 4.6 s
-            # on 2 cores (measured on the corpus garbage_mumble turn) and only ever produced
-            # more confident nonsense.
-            temperature=0.0,
-            max_new_tokens=120,  # a 20 s turn is ~60 words; more is a decoder looping
+            max_length=len(self._prompt) + 120,  # a 20 s turn is ~60 words; more is a decoder looping
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self.tokenizer.eot]
+        text = self.tokenizer.decode(tokens).strip()
+        if not text:
+            return "", 0.0, float(result.no_speech_prob)
+        # CTranslate2 returns the length-normalized score; whisper's avg_logprob divides the
+        # cumulative log-probability by one more than the token count (the end token).
+        seq_len = len(result.sequences_ids[0])
+        avg = result.scores[0] * seq_len / (seq_len + 1)
+        if not math.isfinite(avg):
+            avg = -10.0
+        return text, float(avg), float(result.no_speech_prob)
+
+    def _decode_long(self, audio: np.ndarray, t0: float) -> Transcript:
+        """Past one window (turns longer than 30 s): faster-whisper's own sliding decode."""
+        segments, _info = self.model.transcribe(
+            audio, language="en", beam_size=1, condition_on_previous_text=False, without_timestamps=True,
+            vad_filter=False, temperature=0.0, max_new_tokens=120,
         )
         texts, weights, logps, nsp, ratio = [], [], [], 0.0, 0.0
         for seg in segments:  # a lazy generator: the decoding happens here, in this thread
@@ -80,4 +208,11 @@ class Transcriber:
         avg = sum(logps) / sum(weights) if weights else 0.0
         if not math.isfinite(avg):
             avg = -10.0
-        return Transcript(text, avg, nsp, (time.perf_counter() - t0) * 1000, ratio)
+        return Transcript(text, avg, nsp, (time.perf_counter() - t0) * 1000, ratio, context="full")
+
+
+def _compression_ratio(text: str) -> float:
+    if not text:
+        return 0.0
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data))

@@ -52,7 +52,16 @@ class Paused:
     voiced_ms: int
 
 
-TurnEvent = SpeechStarted | Paused | TurnEnded
+@dataclass(frozen=True)
+class Growing:
+    """The caller is still speaking; ``audio`` is the turn so far, for a partial decode."""
+
+    audio: np.ndarray
+    start_ms: int  # identifies the turn
+    last_voiced_ms: int
+
+
+TurnEvent = SpeechStarted | Growing | Paused | TurnEnded
 
 
 class TurnDetector:
@@ -75,6 +84,7 @@ class TurnDetector:
         self._voiced_ms = 0
         self._silence_ms = 0
         self._pause_reported = False
+        self._grown_at_ms = 0  # media time of the last Growing event
         # Set from outside once the turn so far has been judged (endpointing.judge); it applies
         # to the current pause only and is forgotten when the caller speaks again.
         self.hangover_override_ms: int | None = None
@@ -82,6 +92,11 @@ class TurnDetector:
     @property
     def last_voiced_ms(self) -> int:
         return self._last_voiced_ms
+
+    @property
+    def start_ms(self) -> int:
+        """Media time the current (or last) turn started: identifies it."""
+        return self._start_ms
 
     @property
     def in_turn(self) -> bool:
@@ -115,6 +130,7 @@ class TurnDetector:
                 self._last_voiced_ms = self._now_ms
                 self._silence_ms = 0
                 self._onset.clear()
+                self._grown_at_ms = self._now_ms
                 events.append(SpeechStarted(self._start_ms))
             return events
         self._frames.append(frame)
@@ -133,6 +149,11 @@ class TurnDetector:
             ):
                 self._pause_reported = True
                 events.append(Paused(np.concatenate(self._frames), self._last_voiced_ms, self._voiced_ms))
+        every = self.cfg.partial_every_ms
+        # Only while speech goes on: a pause has its own (speculative) decode.
+        if every and self._now_ms - self._grown_at_ms >= every and self._silence_ms < self.cfg.speculate_after_ms:
+            self._grown_at_ms = self._now_ms
+            events.append(Growing(np.concatenate(self._frames), self._start_ms, self._last_voiced_ms))
         length_ms = self._now_ms - self._start_ms
         reason = None
         hangover = self.hangover_override_ms or self.cfg.hangover_ms

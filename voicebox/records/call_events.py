@@ -36,6 +36,15 @@ class TurnTimeline:
     reason: str = ""  # why that tier
     avg_logprob: float | None = None
     no_speech_prob: float | None = None
+    compression_ratio: float | None = None
+    speech_share: float | None = None  # the VAD's voiced share of the turn's audio
+    reliability: str = ""  # "reliable", or why the transcript was not trusted
+    stt_context: str = ""  # the encoder window of the final decode: fit, full, fit+full
+    decode_ms: float | None = None  # the final decode's own time (it may start before the decision)
+    partials: int = 0  # partial decodes done while the caller spoke
+    partials_skipped: int = 0  # ... and skipped because the recognizer had more urgent work
+    partial_intent: str | None = None  # the first intent the router was sure of from a partial
+    partial_intent_lead_ms: int | None = None  # how long before the last voiced frame it knew
     caller_text: str = ""
     agent_text: list[str] = field(default_factory=list)
 
@@ -105,6 +114,12 @@ class CallEvents:
             "budget_misses": misses,
             "avg_logprob": None if tl.avg_logprob is None else round(tl.avg_logprob, 3),
             "no_speech_prob": None if tl.no_speech_prob is None else round(tl.no_speech_prob, 3),
+            "compression_ratio": None if tl.compression_ratio is None else round(tl.compression_ratio, 2),
+            "speech_share": None if tl.speech_share is None else round(tl.speech_share, 2),
+            "reliability": tl.reliability, "stt_context": tl.stt_context,
+            "decode_ms": None if tl.decode_ms is None else round(tl.decode_ms, 1),
+            "partials": tl.partials, "partials_skipped": tl.partials_skipped,
+            "partial_intent": tl.partial_intent, "partial_intent_lead_ms": tl.partial_intent_lead_ms,
             "caller_words": len(tl.caller_text.split()),
         }
         caller = self.policy.text(tl.caller_text)

@@ -1,0 +1,93 @@
+"""The confidence gate (table-driven) and the recognizer's scheduling, on the real tiny.en model."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicebox.listening.transcriber import Transcript, reliability
+
+CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "wav"
+
+
+def tr(text="What time do you open?", lp=-0.2, nsp=0.05, ratio=1.0, share=0.8) -> Transcript:
+    return Transcript(text, lp, nsp, 10.0, ratio, share)
+
+
+@pytest.mark.parametrize(
+    "transcript, verdict",
+    [
+        (tr(), "reliable"),
+        (tr(text=""), "empty"),
+        (tr(text="Thank you.", lp=-0.9), "hallucination"),  # whisper's favourite on noise
+        (tr(text="Thanks for watching!", lp=-0.6), "hallucination"),
+        (tr(text="Thank you.", lp=-0.2, share=0.1), "hallucination"),  # confident, but from no speech
+        (tr(text="Thank you.", lp=-0.2, share=0.8), "reliable"),  # a caller may really say it
+        (tr(nsp=0.85), "no_speech"),
+        (tr(text="I'm off, " * 20, ratio=8.0), "repetition"),  # the corpus mumble, full window
+        (tr(lp=-1.03), "low_logprob"),
+        (tr(lp=-0.79), "reliable"),
+        (tr(share=0.1), "little_speech"),
+    ],
+)
+def test_confidence_gate(transcript, verdict):
+    assert reliability(transcript) == verdict
+    assert transcript.reliable is (verdict == "reliable")
+
+
+def read(name: str) -> np.ndarray:
+    with wave.open(str(CORPUS / name)) as w:
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16)
+
+
+@pytest.fixture(scope="module")
+def stt():
+    from voicebox.config import load_config
+    from voicebox.listening.transcriber import Transcriber
+    from voicebox.model_store import resolve
+
+    cfg = load_config(None, {})
+    return Transcriber(resolve(cfg.models.stt, "stt", cfg.data_dir), threads=2)
+
+
+def test_fitted_and_full_windows_agree_on_a_clear_turn(stt):
+    audio = read("hours_saturday_0.wav")
+    fit = stt.transcribe(audio, 16000, "fit")
+    full = stt.transcribe(audio, 16000, "full")
+    assert fit.context == "fit" and full.context == "full"
+    words = lambda t: t.text.lower().strip("?.").replace(",", "")  # noqa: E731
+    assert words(fit) == words(full) == "hi what time do you open on saturday"
+    assert fit.reliable and full.reliable
+
+
+def test_auto_falls_back_to_the_full_window_when_the_fitted_decode_is_unsure(stt):
+    noise = np.random.default_rng(1).normal(0, 3000, 16000 * 2).astype(np.int16)
+    result = stt.transcribe(noise, 16000, "auto", speech_share=0.5)
+    assert not result.reliable
+    assert result.speech_share == 0.5
+    if result.text:  # an unsure fitted decode is checked against the full window
+        assert result.context.startswith("fit+full:")
+
+
+def test_partials_give_way_to_final_decodes(stt):
+    audio = read("location_0.wav")
+    stt._last_partial_ms = 0.0
+    first = stt.try_transcribe(audio, 16000)
+    assert first is not None and "located" in first.text.lower()
+    with stt._lock:  # a final decode in progress
+        assert stt.try_transcribe(audio, 16000) is None
+    # Right after a partial, another must wait as long as the first took (the duty cap).
+    stt._last_partial_ms = 60_000.0
+    assert stt.try_transcribe(audio, 16000) is None
+    stt._last_partial_ms = 0.0
+    assert stt.try_transcribe(audio, 16000) is not None
+
+
+def test_long_audio_uses_the_sliding_decoder(stt):
+    audio = np.concatenate([read("hours_saturday_0.wav"), np.zeros(16000 * 29, np.int16), read("location_0.wav")])
+    result = stt.transcribe(audio, 16000, "fit")
+    assert "saturday" in result.text.lower() and "located" in result.text.lower()
+    assert result.context == "full"
