@@ -31,7 +31,7 @@ from voicebox.config import Config
 from voicebox.engines import Engines
 from voicebox.listening.endpointing import hangover_ms
 from voicebox.listening.local_agreement import LocalAgreement, Partial
-from voicebox.listening.transcriber import Transcript, reliability
+from voicebox.listening.transcriber import Transcript, reliability, usable_partial
 from voicebox.listening.turns import Growing, Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.records.recording import CallerTrack, CallRecording
@@ -436,7 +436,7 @@ class CallPipeline:
             return
         stats["partials"] += 1
         stats["decode_ms"].append(tr.decode_ms)
-        if reliability(tr) in ("empty", "hallucination", "no_speech", "repetition"):
+        if not usable_partial(tr):
             return  # noise is not a partial: nothing to commit, nothing to judge
         partial = self._agreement.update(tr.text)
         self._partial = (job.start_ms, job.last_voiced_ms, partial, time.perf_counter())

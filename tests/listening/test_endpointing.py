@@ -27,6 +27,8 @@ from voicebox.listening.endpointing import judge
         ("My number is 555 123 4567.", "complete"),
         ("I have 2 kids.", "complete"),  # a number, but not one being read out
         ("So, yeah,", "unfinished"),
+        ("Can I come in on Monday? No wait.", "unfinished"),  # a self-repair is coming
+        ("Actually,", "unfinished"),
         ("okay", "unknown"),
         ("Yes.", "complete"),  # an answer to our question: no reason to wait
         ("Hello?", "complete"),

@@ -31,6 +31,10 @@ def tr(text="What time do you open?", lp=-0.2, nsp=0.05, ratio=1.0, share=0.8) -
         (tr(lp=-1.03), "low_logprob"),
         (tr(lp=-0.79), "reliable"),
         (tr(share=0.1), "little_speech"),
+        # A loop cut short by the token cap, under whisper's compression alarm (corpus mumble).
+        (tr(text="MMB, I'm off, I'm off, I'm off, I'm off", lp=-0.73, ratio=1.9), "repetition"),
+        (tr(text="My card number is one one one one."), "reliable"),  # callers repeat digits
+        (tr(text="No, no, no, that's wrong."), "reliable"),
     ],
 )
 def test_confidence_gate(transcript, verdict):

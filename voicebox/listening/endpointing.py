@@ -19,6 +19,10 @@ TRAILING = frozenset(
     "and or but so because um uh er erm for to the a an with my your our is are was on at in of from "
     "like then if that which who about around near by than as".split()
 )
+# Self-repair markers: a caller who says them is about to correct or add something.
+SELF_REPAIR = tuple(
+    tuple(m.split()) for m in ("wait", "no wait", "hold on", "actually", "i mean", "let me see", "let me think", "hang on")
+)
 NUMBER_CUES = frozenset("number card phone code zip is".split())
 # An opener with no content yet ("I'm looking for it.": whisper fills a cut-off object with a
 # pronoun): nothing but these words means the caller has not said what they want.
@@ -63,6 +67,8 @@ def judge(text: str) -> Judgement:
         return "unknown"
     if words[-1] in TRAILING:
         return "unfinished"
+    if any(tuple(words[-len(m):]) == m for m in SELF_REPAIR):
+        return "unfinished"  # "Monday, no wait," — the correction is still to come
     if _reading_a_number(words):
         return "unfinished"
     if len(words) <= 5 and all(w in LIGHT for w in words):

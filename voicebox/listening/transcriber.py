@@ -25,6 +25,8 @@ WHISPER_RATE_HZ = 16000
 FRAMES_PER_S = 100  # whisper's mel hop is 10 ms
 FULL_WINDOW_FRAMES = 3000
 FIT_MARGIN_FRAMES = 100  # a second of padding after the audio: less and the decoder truncates words
+FIT_MIN_FRAMES = 1000  # below 10 s of window, a half-second partial sends the decoder into loops
+MAX_TOKENS = 120  # a 20 s turn is ~60 words
 
 Context = Literal["fit", "full"]
 
@@ -60,7 +62,7 @@ def reliability(tr: Transcript) -> str:
         return "no_speech"
     # 2.4 is whisper's own repetition threshold; the corpus mumble turn scores 22, real turns
     # 0.7-1.1.
-    if tr.compression_ratio > 2.4:
+    if tr.compression_ratio > 2.4 or _loops(tr.text):
         return "repetition"
     if tr.avg_logprob <= -0.8:
         return "low_logprob"
@@ -68,6 +70,32 @@ def reliability(tr: Transcript) -> str:
     if tr.speech_share < 0.15:
         return "little_speech"
     return "reliable"
+
+
+_REPEATABLE = frozenset("zero oh one two three four five six seven eight nine no yes yeah okay bye".split())
+
+
+def _loops(text: str) -> bool:
+    """A phrase said three times over ("I'm off, I'm off, I'm off"): a decoder stuck in a loop,
+    even when the token cap cut it short of whisper's compression-ratio alarm."""
+    words = [w.strip(".,?!").lower() for w in text.split()]
+    for n, times in ((1, 4), (2, 3), (3, 3)):
+        grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+        for i in range(len(grams) - (times - 1) * n):
+            if any(w in _REPEATABLE or w.isdigit() for w in grams[i]):
+                continue  # "one one one one", "4111 1111", "no no no": callers do say these
+            if all(grams[i] == grams[i + k * n] for k in range(1, times)):
+                return True
+    return False
+
+
+def usable_partial(tr: Transcript) -> bool:
+    """A partial worth committing words from: some text, not noise, not a decoder loop.
+
+    Partials are not held to the final gate's log-probability bar: their last words are expected
+    to be unsure, and LocalAgreement is what decides which of them stand.
+    """
+    return reliability(tr) not in ("empty", "hallucination", "no_speech", "repetition")
 
 
 class Transcriber:
@@ -154,12 +182,15 @@ class Transcriber:
         n_frames = features.shape[-1]
         if n_frames > FULL_WINDOW_FRAMES:
             return self._decode_long(audio, t0)
-        window = FULL_WINDOW_FRAMES if context == "full" else min(FULL_WINDOW_FRAMES, n_frames + FIT_MARGIN_FRAMES)
-        text, avg, nsp = self._generate(features, window)
+        window = FULL_WINDOW_FRAMES if context == "full" else min(FULL_WINDOW_FRAMES, max(FIT_MIN_FRAMES, n_frames + FIT_MARGIN_FRAMES))
+        # People say ~3 words (~5 tokens) a second; a decoder far past that is looping, and
+        # letting it run to the cap cost 500 ms on the corpus mumble.
+        max_tokens = min(MAX_TOKENS, 12 + int(8 * n_frames / FRAMES_PER_S))
+        text, avg, nsp = self._generate(features, window, max_tokens)
         ratio = _compression_ratio(text)
         return Transcript(text, avg, nsp, (time.perf_counter() - t0) * 1000, ratio, context=context)
 
-    def _generate(self, features: np.ndarray, window: int) -> tuple[str, float, float]:
+    def _generate(self, features: np.ndarray, window: int, max_tokens: int) -> tuple[str, float, float]:
         import ctranslate2
         from faster_whisper.audio import pad_or_trim
 
@@ -169,7 +200,7 @@ class Transcriber:
             encoded,
             [self._prompt],
             beam_size=1,
-            max_length=len(self._prompt) + 120,  # a 20 s turn is ~60 words; more is a decoder looping
+            max_length=len(self._prompt) + max_tokens,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -191,7 +222,7 @@ class Transcriber:
         """Past one window (turns longer than 30 s): faster-whisper's own sliding decode."""
         segments, _info = self.model.transcribe(
             audio, language="en", beam_size=1, condition_on_previous_text=False, without_timestamps=True,
-            vad_filter=False, temperature=0.0, max_new_tokens=120,
+            vad_filter=False, temperature=0.0, max_new_tokens=MAX_TOKENS,
         )
         texts, weights, logps, nsp, ratio = [], [], [], 0.0, 0.0
         for seg in segments:  # a lazy generator: the decoding happens here, in this thread
