@@ -118,6 +118,11 @@ class AgentConfig(BaseModel):
     max_call_goodbye: str = Field(
         "I'm sorry, we've reached the time limit for this call. Goodbye.", min_length=1
     )
+    confirm_below_logprob: float = Field(
+        -0.5, ge=-5.0, le=0.0,
+        description="A transcript this unsure (mean token log-probability) that carries a day, time, "
+        "name or number is read back for a yes before it is acted on.",
+    )
 
     @field_validator("goodbye_phrases", "reprompts")
     @classmethod

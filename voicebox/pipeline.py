@@ -478,7 +478,7 @@ class CallPipeline:
             tl.source = "noise"  # a cough or line noise: nothing was said, so nothing is answered
             self.events.turn(tl)
             return True
-        d = self.dialog.decide(tr.text) if tr.reliable else self.dialog.not_understood()
+        d = self.dialog.decide(tr.text, tr.avg_logprob) if tr.reliable else self.dialog.not_understood()
         tl.source, tl.intent, tl.confidence, tl.reason = d.tier, d.intent, d.confidence, d.reason
         keep = self.recording is None or not self._is_payment(tr.text, d)
         if d.kind != "model":
@@ -488,7 +488,8 @@ class CallPipeline:
         elif d.kind in ("hangup", "give_up"):
             self._canned(d.text, tl, hang_up_after="goodbye" if d.kind == "hangup" else "reprompts_exhausted")
         elif d.kind in ("say", "reprompt"):
-            self._canned(d.text, tl, cache=d.tier != "booking")  # booking prompts carry names: not cached
+            # Booking prompts and read-backs carry names: not cached.
+            self._canned(d.text, tl, cache=d.tier not in ("booking", "confirm"))
         else:
             self._model_reply(tl, tr.text, d.tier)
         return keep

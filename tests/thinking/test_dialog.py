@@ -208,3 +208,47 @@ def test_yes_or_no(text, expected):
     from voicebox.thinking.dialog import yes_or_no
 
     assert yes_or_no(text) is expected
+
+
+# -- middling confidence on what matters is read back, not acted on ------------------------------
+from voicebox.thinking.dialog import details_that_matter  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "text, read_back",
+    [
+        ("Can I come on Tuesday at 10 am?", "Tuesday at 10 am"),
+        ("I want a cleaning Friday afternoon.", "Friday afternoon"),
+        ("My name is Dana Smith.", "the name Dana Smith"),
+        ("You can reach me on 555 123 4567.", "the number 5 5 5 1 2 3 4 5 6 7"),
+        ("My card number is 4111 1111 1111 1111.", ""),  # never read a card back aloud
+        ("What time do you open?", ""),
+    ],
+)
+def test_details_that_matter(text, read_back):
+    assert details_that_matter(text) == read_back
+
+
+def test_unsure_day_is_confirmed_before_booking_and_yes_acts_on_it(agent, router):
+    dialog = make(agent, router)
+    d = dialog.decide("I'd like a cleaning on Tuesday at 10 am.", logprob=-0.65)
+    assert d.kind == "say" and d.tier == "confirm"
+    assert d.text == "I heard Tuesday at 10 am. Is that right?"
+    assert not dialog.booking.active  # nothing acted on yet
+    dialog.remember("I'd like a cleaning on Tuesday at 10 am.", d.text)
+    d = dialog.decide("Yes.", logprob=-0.3)
+    assert d.tier == "booking" and dialog.booking.day == "Tuesday"
+
+
+def test_refused_read_back_asks_again_and_forgets_it(agent, router):
+    dialog = make(agent, router)
+    dialog.decide("My name is Dana Smith.", logprob=-0.7)
+    d = dialog.decide("No.", logprob=-0.2)
+    assert d.tier == "confirm" and "again" in d.text
+    assert dialog.unconfirmed is None and dialog.booking.name is None
+
+
+def test_sure_transcripts_and_unimportant_ones_are_not_read_back(agent, router):
+    dialog = make(agent, router)
+    assert dialog.decide("I'd like a cleaning on Tuesday at 10 am.", logprob=-0.2).tier != "confirm"
+    assert dialog.decide("What time do you open?", logprob=-0.7).tier != "confirm"

@@ -79,6 +79,41 @@ def yes_or_no(text: str) -> bool | None:
     return None
 
 
+_DIGIT_RUN = re.compile(r"\d[\d ,.-]{2,}\d")
+
+
+def _details(text: str) -> dict[str, str]:
+    """The parts of a sentence a wrong guess would be costly on: a day, a time, a name, a number."""
+    slots = Booking()
+    slots.update(text)
+    found = {}
+    if slots.day:
+        found["day"] = slots.day
+    if slots.time:
+        found["time"] = slots.time.removeprefix("in the ")  # "Friday afternoon", "Tuesday at 10 am"
+    if slots.name:
+        found["name"] = f"the name {slots.name}"
+    number = _DIGIT_RUN.search(text)
+    if number and not re.search(r"card|cvv|security code|expir", text, re.I):
+        found["number"] = "the number " + " ".join(re.sub(r"\D", "", number.group(0)))
+    return found
+
+
+def details_that_matter(text: str) -> str:
+    """"Tuesday at 10 am", "the name Dana Smith": what to read back, or "" when nothing matters.
+
+    Card numbers are never read back aloud; a payment turn is confirmed by the front desk.
+    """
+    d = _details(text)
+    when = " ".join(v for k, v in d.items() if k in ("day", "time"))
+    rest = [v for k, v in d.items() if k in ("name", "number")]
+    return " and ".join([p for p in [when, *rest] if p])
+
+
+def details_kinds(text: str) -> str:
+    return ", ".join(_details(text))
+
+
 def is_goodbye(text: str, phrases: list[str]) -> bool:
     low = re.sub(r"[^a-z' ]+", " ", text.lower())
     return any(re.search(rf"\b{re.escape(p.lower())}\b", low) for p in phrases)
@@ -101,9 +136,27 @@ class Dialog:
         self.booking = Booking()
         self.last_tier = ""
         self.last_reason = ""
+        self.unconfirmed: str | None = None  # a turn read back, waiting for the caller's yes
 
     # -- deciding ----------------------------------------------------------------------------
-    def decide(self, text: str) -> Decision:
+    def decide(self, text: str, logprob: float | None = None) -> Decision:
+        """What to do with a reliable transcript; ``logprob`` (whisper's mean token
+        log-probability) decides whether what matters in it must be confirmed first."""
+        if self.unconfirmed is not None:
+            heard, self.unconfirmed = self.unconfirmed, None
+            answer = yes_or_no(text)
+            if answer is True:
+                text, logprob = heard, None  # confirmed: act on what was read back
+            elif answer is False:
+                return Decision("say", "Sorry about that. Could you say it again?", tier="confirm",
+                                reason="read-back refused")
+            # Anything else is the caller restating it: decided afresh below.
+        if logprob is not None and logprob <= self.agent.confirm_below_logprob:
+            details = details_that_matter(text)
+            if details:
+                self.unconfirmed = text
+                return Decision("say", f"I heard {details}. Is that right?", tier="confirm",
+                                reason=f"middling confidence ({logprob:.2f}) on {details_kinds(text)}")
         answer = yes_or_no(text)
         if answer is not None and self.history and self.history[-1]["content"].rstrip().endswith("?"):
             # A bare yes/no answers our last question; the router would call it unclear.
