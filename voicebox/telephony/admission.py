@@ -1,0 +1,156 @@
+"""Who may talk to the agent, and whether one more call fits: allow-list, per-source rate, capacity.
+
+The capacity rule (documented in README under "The SIP edge"):
+
+* never more than ``sip.max_calls`` calls at once, and
+* while at least one call is up, a new call is admitted only if the process's own CPU use over
+  the last ``sip.load_window_s`` seconds is below ``sip.admit_cpu_max_fraction`` of the cores it
+  may run on. The models run on the process's threads, so its CPU time is what the calls cost;
+  when it is near the cores' total, one more caller would only slow every call down. The first
+  call is always admitted (an idle process has nothing to compare with).
+
+All of this runs on the SIP thread; it keeps O(1) state per source and a bounded number of
+sources, so a flood from spoofed addresses cannot grow it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+
+from voicebox.config import SipConfig
+
+
+@dataclass
+class TokenBucket:
+    rate_per_s: float
+    burst: float
+    tokens: float
+    stamp: float
+    limited: bool = False  # in a run of refusals: logged once per run, not per request
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate_per_s)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class SourceLimiter:
+    """A token bucket per source address, for requests that start something (out of dialog)."""
+
+    def __init__(self, rate_per_s: float, burst: int, max_sources: int) -> None:
+        self.rate_per_s = rate_per_s
+        self.burst = float(burst)
+        self.max_sources = max_sources
+        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
+        self.limited = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.rate_per_s > 0
+
+    def allow(self, source: str, now: float | None = None) -> bool:
+        return self.check(source, now) == "ok"
+
+    def check(self, source: str, now: float | None = None) -> str:
+        """'ok'; 'limited'; or 'limited_first' for the first refusal of a run (worth a log line)."""
+        if not self.enabled:
+            return "ok"
+        now = time.monotonic() if now is None else now
+        bucket = self._buckets.get(source)
+        if bucket is None:
+            bucket = TokenBucket(self.rate_per_s, self.burst, self.burst, now)
+            self._buckets[source] = bucket
+            if len(self._buckets) > self.max_sources:
+                self._buckets.popitem(last=False)  # the least recently seen source forgets its debt
+        else:
+            self._buckets.move_to_end(source)
+        if bucket.take(now):
+            bucket.limited = False
+            return "ok"
+        self.limited += 1
+        first = not bucket.limited
+        bucket.limited = True
+        return "limited_first" if first else "limited"
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+class NetworkFilter:
+    """``sip.allow_networks``: empty allows everyone."""
+
+    def __init__(self, cidrs: list[str]) -> None:
+        self.networks = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+    def allows(self, address: str) -> bool:
+        if not self.networks:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+
+class CpuLoad:
+    """The process's CPU use as a fraction of the cores it may use, over a sliding window."""
+
+    def __init__(self, window_s: float, cores: int | None = None) -> None:
+        self.window_s = window_s
+        self.cores = cores or len(os.sched_getaffinity(0))
+        self._samples: deque[tuple[float, float]] = deque()
+
+    @staticmethod
+    def _cpu_s() -> float:
+        t = os.times()
+        return t.user + t.system
+
+    def sample(self, now: float | None = None, cpu_s: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, self._cpu_s() if cpu_s is None else cpu_s))
+        while len(self._samples) > 2 and now - self._samples[1][0] >= self.window_s:
+            self._samples.popleft()
+
+    @property
+    def fraction(self) -> float:
+        if len(self._samples) < 2:
+            return 0.0
+        (t0, c0), (t1, c1) = self._samples[0], self._samples[-1]
+        if t1 <= t0:
+            return 0.0
+        return max(0.0, (c1 - c0) / (t1 - t0) / self.cores)
+
+
+@dataclass
+class Decision:
+    admit: bool
+    reason: str = ""  # "capacity" (max_calls) or "cpu"
+
+
+class Admission:
+    """The SIP edge's policy, built from ``sip`` config; the server and the guard both ask it."""
+
+    def __init__(self, sip: SipConfig, cpu: CpuLoad | None = None) -> None:
+        self.sip = sip
+        self.cpu = cpu or CpuLoad(sip.load_window_s)
+        self.networks = NetworkFilter(sip.allow_networks)
+        self.limiter = SourceLimiter(sip.source_requests_per_s, sip.source_burst_requests, sip.max_tracked_sources)
+        self.active_calls = 0  # kept up to date by the server
+
+    def decide(self, active: int) -> Decision:
+        if active >= self.sip.max_calls:
+            return Decision(False, "capacity")
+        if active > 0 and self.cpu.fraction >= self.sip.admit_cpu_max_fraction:
+            return Decision(False, "cpu")
+        return Decision(True)
+
+    def load_hint(self) -> str:
+        """The X-Voicebox-Load value: what a dispatcher needs to pick the least loaded agent."""
+        return f"calls={self.active_calls}/{self.sip.max_calls}; cpu={self.cpu.fraction:.2f}"
