@@ -49,6 +49,10 @@ class Tiers(BaseModel):
 
     large: str = Field("", description="GGUF path or manifest name, or http(s) URL of an OpenAI-compatible server.")
     large_model: str = Field("default", description="Model name sent to an OpenAI-compatible server.")
+    large_timeout_ms: int = Field(
+        3000, ge=100, le=60000,
+        description="An OpenAI-compatible server silent this long is treated as down: the caller gets a person.",
+    )
     min_mean_logprob: float = Field(
         -1.0, le=0, description="A small-model sentence below this mean token log-probability is not trusted."
     )

@@ -34,7 +34,7 @@ def load_large(agent: AgentConfig, cfg: Config) -> ChatModel | None:
     if not large:
         return None
     if large.startswith(("http://", "https://")):
-        return RemoteModel(large, agent.tiers.large_model)
+        return RemoteModel(large, agent.tiers.large_model, timeout_s=agent.tiers.large_timeout_ms / 1000)
     return LanguageModel(resolve(large, "llm", cfg.data_dir), cfg.models.llm_threads, cfg.models.llm_context_tokens, "large")
 
 

@@ -276,9 +276,17 @@ class Dialog:
             return sentence, True, ""
 
         since = 0  # each stream starts its own count
-        for piece in model.stream(
+        pieces = model.stream(
             self.messages_for(caller_text), self.models.llm_max_reply_tokens, self.models.llm_temperature, cancelled
-        ):
+        )
+        while True:
+            try:
+                piece = next(pieces, None)
+            except OSError as e:  # a server on the LAN that is down, refuses or times out
+                yield "", False, f"{model.name}: unavailable ({type(e).__name__})"
+                return
+            if piece is None:
+                break
             for sentence in chunker.feed(piece):
                 result = verdict(sentence, since)
                 since = model.tokens_so_far()
