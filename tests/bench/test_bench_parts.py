@@ -1,18 +1,25 @@
-"""The benchmark's pure parts: scenario loading, percentiles, where speech ends, the report."""
+"""The benchmark's pure parts: scenario loading, figures from given timelines, the report."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from voicebox.bench.metrics import last_voiced_ms, percentiles
-from voicebox.bench.scenarios import load_scenarios
-from voicebox.bench.sip_bench import TurnResult, summarize, to_markdown
+from voicebox.bench.metrics import (
+    barge_stop_ms, false_barge_ins, first_voiced_ms, last_voiced_ms, normalize_text, percentiles,
+    reply_onset_ms, word_error_rate,
+)
+from voicebox.bench.report import to_markdown, write_plots
+from voicebox.bench.results import CallResult, TurnResult, judge, summarize_calls, summarize_turns
+from voicebox.bench.run import parse_levels, select
+from voicebox.bench.scenarios import Turn, load_scenarios
+from voicebox.bench.sim_caller import ScriptedCaller
 from voicebox.config import ConfigError
 
-SHARED = __import__("pathlib").Path(__file__).resolve().parents[3] / "shared" / "corpus"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 
 def test_the_corpus_scenarios_load():
@@ -29,6 +36,7 @@ def test_the_corpus_scenarios_load():
         ('{"scenarios": []}', "scenarios"),
         ('{"scenarios": [{"id": "x", "turns": [{"text": "hi"}]}]}', r"scenarios\.0\.turns\.0\.wav"),
         ('{"scenarios": [{"id": "x", "turns": [{"wav": "a.wav", "expect": "dance"}]}]}', r"scenarios\.0\.turns\.0\.expect"),
+        ('{"scenarios": [{"id": "x", "turns": [{"wav": "a.wav", "barge_after_ms": -5}]}]}', "barge_after_ms"),
         ('{"scenarios": [{"id": "x", "turns": [{"wav": "missing.wav"}]}]}', "WAV files not found: missing.wav"),
     ],
 )
@@ -44,6 +52,17 @@ def test_missing_scenario_file(tmp_path):
         load_scenarios(tmp_path / "nope.json")
 
 
+def test_scenario_selection_and_levels_are_checked():
+    scenarios, _ = load_scenarios(SHARED / "scenarios.json")
+    assert [s.id for s in select(scenarios, "goodbye,location")] == ["location", "goodbye"]
+    with pytest.raises(ConfigError, match="no scenario named nope"):
+        select(scenarios, "nope")
+    assert parse_levels("8,1,2,4,2") == [1, 2, 4, 8]
+    for bad in ("", "0", "a,b", "99"):
+        with pytest.raises(ConfigError, match="--concurrency"):
+            parse_levels(bad)
+
+
 def test_percentiles_skip_missing_values():
     p = percentiles([100.0, None, 200.0, 300.0, float("nan")])
     assert p["n"] == 3 and p["p50"] == 200.0 and p["max"] == 300.0
@@ -51,32 +70,116 @@ def test_percentiles_skip_missing_values():
     assert percentiles([None]) == {"n": 0, "p50": None, "p95": None, "max": None}
 
 
-def test_last_voiced_ms_finds_the_end_of_speech_not_of_the_file():
-    rate = 16000
-    t = np.arange(rate) / rate
-    # A voice-like buzz (harmonics of 150 Hz) for 600 ms, then 400 ms of silence.
-    buzz = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 12))
-    audio = np.zeros(rate, dtype=np.int16)
-    audio[: int(0.6 * rate)] = (buzz[: int(0.6 * rate)] * 6000).astype(np.int16)
-    assert 500 <= last_voiced_ms(audio, rate) <= 640
-    assert last_voiced_ms(np.zeros(rate, np.int16), rate) == 0
+def _buzz(ms_on: int, ms_off_before: int = 0, ms_off_after: int = 0, rate: int = 16000) -> np.ndarray:
+    t = np.arange(rate * ms_on // 1000) / rate
+    buzz = sum(np.sin(2 * np.pi * 150 * k * t) / k for k in range(1, 12)) * 6000
+    return np.concatenate([np.zeros(rate * ms_off_before // 1000), buzz, np.zeros(rate * ms_off_after // 1000)]).astype(np.int16)
 
 
-def test_summary_and_markdown_from_given_timelines():
-    turns = [
-        TurnResult("a", 0, "PCMU", "hours", "hours", "template",
-                   {"endpoint_ms": 700.0, "transcript_ms": 0.0, "first_token_ms": None,
-                    "first_audio_ms": 10.0, "voice_to_voice_ms": 710.0}, 730.0, True),
-        TurnResult("b", 0, "PCMU", "human", "prices", "template",
-                   {"endpoint_ms": 700.0, "transcript_ms": 400.0, "first_token_ms": None,
-                    "first_audio_ms": 30.0, "voice_to_voice_ms": 730.0}, 700.0, False, "why"),
-    ]
-    report = summarize(turns, {"command": "voicebox bench", "git_revision": "x", "cores": 2, "machine": "m",
-                               "python": "3", "started": "t", "duration_s": 1, "repeat": 1,
-                               "scenarios": "s", "codec": "PCMU"})
-    assert report["intent_accuracy"] == 0.5 and report["task_success"] == 0.5
-    assert report["stages"]["first_audio_ms (template turns)"]["max"] == 30.0
-    assert report["agent_vs_caller_v2v_abs_diff_ms"]["max"] == 30.0
-    md = to_markdown(report)
-    assert "| voice_to_voice_ms | 2 |" in md and "FAIL why" in md
+def test_where_speech_starts_and_ends_in_a_recording():
+    audio = _buzz(600, ms_off_before=200, ms_off_after=400)
+    assert 190 <= first_voiced_ms(audio, 16000) <= 210
+    assert 780 <= last_voiced_ms(audio, 16000) <= 810
+    assert last_voiced_ms(np.zeros(16000, np.int16), 16000) == 0
+
+
+# A timeline of what the caller heard, one flag per 20 ms frame.
+def heard(*spans: tuple[int, int], length_ms: int = 10000) -> list[bool]:
+    flags = [False] * (length_ms // 20)
+    for start, end in spans:
+        for i in range(start // 20, end // 20):
+            flags[i] = True
+    return flags
+
+
+def test_voice_to_voice_from_a_timeline():
+    tl = heard((0, 2000), (5600, 7000))  # greeting, then the reply
+    # The caller's speech ended at 4800 ms; the reply was first heard at 5600 ms.
+    assert reply_onset_ms(tl, 20, from_ms=3000) - 4800 == 800
+    assert reply_onset_ms(tl, 20, from_ms=7000) is None
+
+
+def test_barge_in_stop_time_and_false_barge_ins_from_a_timeline():
+    # The agent talks 2000-6000 ms; the caller starts at 3000 ms; the agent cuts at 3400 ms and
+    # its audio stops at the caller at 3440 ms.
+    tl = heard((2000, 3440))
+    assert barge_stop_ms(tl, 20, speech_onset_ms=3000, cuts_ms=[3400]) == 440
+    # No cut: the agent never stopped for the caller, however its audio ended.
+    assert barge_stop_ms(tl, 20, speech_onset_ms=3000, cuts_ms=[]) is None
+    caller_speech = [(3000, 4500)]
+    assert false_barge_ins([3400], caller_speech) == 0
+    assert false_barge_ins([3400, 9000, 500], caller_speech) == 2
+
+
+def test_word_error_rate_normalizes_case_punctuation_and_numbers():
+    assert normalize_text("Hi, what time do you open on Saturday? 9 A.M.!") == "hi what time do you open on saturday nine a m"
+    assert word_error_rate("We open at 9.", "we open at nine") == 0.0
+    assert word_error_rate("what time do you open", "what time you open") == pytest.approx(0.2)
+    assert word_error_rate("hello there", "") == 1.0
+    assert word_error_rate("", "anything") is None
+
+
+def test_judging_turns():
+    t = Turn(wav="x.wav", expect_any=["9", "nine"])
+    assert judge(t, "We open at 9 am.")[0] is True
+    assert judge(t, "We open at ten.")[0] is False
+    assert judge(Turn(wav="x.wav", expect="transfer"), "", transfer_to="sip:desk@h")[0] is True
+    assert judge(Turn(wav="x.wav", expect="hangup"), "Bye", hung_up_by_agent=False)[0] is False
+    assert judge(Turn(wav="x.wav", expect="reprompt_or_silence"), "", replied=False)[0] is True
+    assert judge(Turn(wav="x.wav", expect="no_reply_during_pause"), "", talked_during_turn=True)[0] is False
+    assert judge(Turn(wav="x.wav"), "anything") == (None, "")
+
+
+def test_scripted_caller_waits_for_quiet_then_talks_and_barges_in():
+    speech = _buzz(400, ms_off_after=100)
+    turns = [(Turn(wav="a.wav"), speech), (Turn(wav="b.wav", barge_after_ms=300), speech)]
+    caller = ScriptedCaller(turns, quiet_ms=200, reply_timeout_ms=3000)
+    agent_talks = heard((0, 1000), (2000, 4000), length_ms=8000)
+    sent = [caller.step(i * 20, agent_talks[i]) for i in range(len(agent_talks))]
+    first, second = caller.played
+    assert first.play_start_ms == 1180 and not first.barge  # 200 ms after the greeting's last voiced frame
+    assert second.play_start_ms == 2300 and second.barge  # 300 ms into the reply, talking over it
+    assert 1570 <= first.speech_end_ms <= 1590
+    assert np.abs(sent[60]).max() > 0 and np.abs(sent[90]).max() == 0
+    assert caller.done  # after the last reply was heard out
+
+
+def _turn(**kw) -> TurnResult:
+    base = dict(scenario="a", turn=0, codec="PCMU", expect_intent="hours", intent="hours", tier="template",
+                agent={"endpoint_ms": 700.0, "transcript_ms": 0.0, "first_token_ms": None,
+                       "first_audio_ms": 10.0, "voice_to_voice_ms": 710.0},
+                caller_v2v_ms=730.0, task_ok=True, mode="inprocess", wer=0.1)
+    base.update(kw)
+    return TurnResult(**base)
+
+
+def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
+    turns = [_turn(), _turn(scenario="b", turn=1, intent="prices", expect_intent="human", task_ok=False, why="why",
+                            caller_v2v_ms=700.0, agent={"voice_to_voice_ms": 730.0, "endpoint_ms": 700.0},
+                            barge=True, barge_stop_ms=250.0, wer=0.3, budget_misses=["transcript"])]
+    calls = [CallResult("a", "inprocess", "voicebox", duration_s=10.0, cpu_s=5.0, false_barge_ins=1),
+             CallResult("b", "inprocess", "voicebox", duration_s=10.0, cpu_s=3.0, underruns=2)]
+    ts, cs = summarize_turns(turns), summarize_calls(calls)
+    assert ts["intent_accuracy"] == 0.5 and ts["task_success"] == 0.5
+    assert ts["agent_vs_caller_v2v_abs_diff_ms"]["max"] == 30.0
+    assert ts["mean_wer"] == pytest.approx(0.2) and ts["budget_misses"] == 1 and ts["barge_stopped"] == 1
+    assert cs["cpu_s_per_call_s"] == pytest.approx(0.4) and cs["false_barge_ins"] == 1 and cs["underruns"] == 2
+    run = {"name": "inprocess voicebox PCMU", "mode": "inprocess", "pipeline": "voicebox", "codec": "PCMU",
+           "concurrency": 1, "turns_summary": ts, "calls_summary": cs}
+    report = {
+        "meta": {"command": "voicebox bench", "git_revision": "x", "cores": 2, "machine": "m", "python": "3",
+                 "started": "t", "duration_s": 1, "repeat": 1, "scenarios": "s", "scenario_count": 2,
+                 "channel": "PCMU", "peak_rss_mb": 800.0},
+        "runs": [run], "speedup": [{"run": run["name"], "baseline": "b", "p50_ratio": 5.0, "p95_ratio": 6.0}],
+        "sweep": [{"mode": "inprocess", "concurrency": c, "calls": c, "v2v_caller_p95": 700.0 + c, "v2v_agent_p95": 690.0,
+                   "underruns": 0, "rejected": 0, "cpu_s_per_call_s": 0.5} for c in (1, 2)],
+        "turns": [dict(t, run=run["name"], concurrency=1) for t in (vars(x) for x in turns)],
+        "calls": [],
+    }
     json.dumps(report)  # machine-readable as it stands
+    pngs = write_plots(report, tmp_path / "bench")
+    assert set(pngs) == {"latency CDF", "stages", "p95 vs concurrency"}
+    assert all((tmp_path / name).stat().st_size > 1000 for name in pngs.values())
+    md = to_markdown(report, pngs)
+    assert "| inprocess voicebox PCMU | 2 |" in md and "FAIL why" in md and "5.00x" in md
+    assert "1 (barge)" in md and "| 250 |" in md and "![stages](bench-stages.png)" in md

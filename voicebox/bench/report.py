@@ -1,0 +1,169 @@
+"""The benchmark's outputs: the Markdown summary and the PNG plots (from the JSON report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _f(v: float | None, digits: int = 0) -> str:
+    return "-" if v is None else f"{v:.{digits}f}"
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.0f}%"
+
+
+def _p(run: dict[str, Any], stage: str, q: str = "p50") -> float | None:
+    return run["turns_summary"]["stages"][stage][q]
+
+
+def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None) -> str:
+    m = report["meta"]
+    lines = [
+        "# voicebox benchmark",
+        "",
+        f"- Command: `{m['command']}`",
+        f"- Git revision {m['git_revision']}, {m['cores']} cores ({m['machine']}), Python {m['python']}, "
+        f"started {m['started']}, took {m['duration_s']} s, peak RSS {_f(m.get('peak_rss_mb'))} MB (bench process, in-process runs) / "
+        f"{_f(m.get('server_peak_rss_mb'))} MB (voicebox serve, SIP runs)",
+        f"- Scenarios `{m['scenarios']}` ({m['scenario_count']}), {m['repeat']} run(s); channel: {m['channel']}",
+        "- Voice-to-voice (v2v): the caller's last voiced frame -> the first agent audio the caller hears. "
+        "\"caller\" is measured at the (simulated or pjsua2) caller; \"agent\" is the agent's own call record.",
+        "",
+        "## Runs",
+        "",
+        "| run | turns | v2v caller p50 | p95 | v2v agent p50 | p95 | endpoint p50 | transcript p50 | first token p50 "
+        "| first audio p50 | barge stop p50 | false barge-ins | WER | intent | task | fillers | budget misses "
+        "| CPU s / call s | underruns | rejected |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in report["runs"]:
+        t, c = run["turns_summary"], run["calls_summary"]
+        lines.append(
+            f"| {run['name']} | {t['turns']} | {_f(_p(run, 'voice_to_voice_ms (caller side)'))} "
+            f"| {_f(_p(run, 'voice_to_voice_ms (caller side)', 'p95'))} | {_f(_p(run, 'voice_to_voice_ms'))} "
+            f"| {_f(_p(run, 'voice_to_voice_ms', 'p95'))} | {_f(_p(run, 'endpoint_ms'))} | {_f(_p(run, 'transcript_ms'))} "
+            f"| {_f(_p(run, 'first_token_ms'))} | {_f(_p(run, 'first_audio_ms'))} "
+            f"| {_f(_p(run, 'barge_stop_ms (caller side)'))} | {c['false_barge_ins']} | {_f(t['mean_wer'], 2)} "
+            f"| {_pct(t['intent_accuracy'])} | {_pct(t['task_success'])} | {t['fillers']} | {t['budget_misses']} "
+            f"| {_f(c['cpu_s_per_call_s'], 2)} | {c['underruns']} | {c['rejected']} |"
+        )
+    if report.get("speedup"):
+        lines += ["", "## Against the sequential baseline (same models, same run, same machine)", "",
+                  "| run | v2v caller p50: baseline / voicebox | p95: baseline / voicebox |", "|---|---:|---:|"]
+        for s in report["speedup"]:
+            lines.append(f"| {s['run']} | {_f(s['p50_ratio'], 2)}x | {_f(s['p95_ratio'], 2)}x |")
+    if report.get("sweep"):
+        lines += ["", "## Concurrency", "", "| mode | calls at once | calls | v2v caller p95 | v2v agent p95 "
+                  "| underruns | rejected | CPU s / call s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for s in report["sweep"]:
+            lines.append(f"| {s['mode']} | {s['concurrency']} | {s['calls']} | {_f(s['v2v_caller_p95'])} "
+                         f"| {_f(s['v2v_agent_p95'])} | {s['underruns']} | {s['rejected']} | {_f(s['cpu_s_per_call_s'], 2)} |")
+    lines += ["", "## Stages (ms), per run", "", "| run | stage | n | p50 | p95 | max |", "|---|---|---:|---:|---:|---:|"]
+    for run in report["runs"]:
+        for name, p in run["turns_summary"]["stages"].items():
+            if p["n"]:
+                lines.append(f"| {run['name']} | {name} | {p['n']} | {_f(p['p50'])} | {_f(p['p95'])} | {_f(p['max'])} |")
+        d = run["turns_summary"]["agent_vs_caller_v2v_abs_diff_ms"]
+        if d["n"]:
+            lines.append(f"| {run['name']} | abs(agent v2v - caller v2v) | {d['n']} | {_f(d['p50'])} | {_f(d['p95'])} | {_f(d['max'])} |")
+    lines += ["", "## Turns (one call at a time)", "",
+              "| run | scenario | turn | intent (expected) | tier | endpoint | v2v agent | v2v caller | agent - caller "
+              "| barge stop | WER | task |", "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for t in report["turns"]:
+        if t.get("concurrency", 1) != 1:
+            continue
+        a, c = t["agent"].get("voice_to_voice_ms"), t["caller_v2v_ms"]
+        diff = None if a is None or c is None else a - c
+        task = "-" if t["task_ok"] is None else ("ok" if t["task_ok"] else f"FAIL {t['why']}")
+        barge = _f(t["barge_stop_ms"]) if t["barge"] else ""
+        lines.append(
+            f"| {t['run']} | {t['scenario']} | {t['turn']}{' (barge)' if t['barge'] else ''} "
+            f"| {t['intent']} ({t['expect_intent'] or '-'}) | {t['tier']} | {_f(t['agent'].get('endpoint_ms'))} "
+            f"| {_f(a)} | {_f(c)} | {_f(diff)} | {barge} | {_f(t['wer'], 2)} | {task} |"
+        )
+    if png_names:
+        lines += ["", "## Plots", ""] + [f"![{k}]({v})" for k, v in png_names.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_plots(report: dict[str, Any], out: Path) -> dict[str, str]:
+    """Latency CDF, stacked stage bars and p95 against concurrency; returns {title: file name}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made: dict[str, str] = {}
+    single = [r for r in report["runs"] if r["concurrency"] == 1]
+    turns = [t for t in report["turns"] if t.get("concurrency", 1) == 1]
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for run in single:
+        xs = np.sort([t["caller_v2v_ms"] for t in turns if t["run"] == run["name"] and t["caller_v2v_ms"] is not None])
+        if xs.size:
+            ax.step(xs, np.arange(1, xs.size + 1) / xs.size, where="post", label=run["name"])
+    ax.set_xlabel("voice-to-voice at the caller (ms)")
+    ax.set_ylabel("share of turns")
+    ax.set_title("Voice-to-voice latency, CDF")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    made["latency CDF"] = _save(fig, out, "cdf")
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    parts = ("end of turn", "transcript", "reply + voice", "line + playout")
+    colors = ("#4c72b0", "#dd8452", "#55a868", "#8172b3")
+    names = [r["name"] for r in single]
+    bottoms = np.zeros(len(single))
+    for part, color in zip(parts, colors):
+        vals = np.array([_stage_part(r, part) for r in single])
+        ax.bar(names, vals, bottom=bottoms, label=part, color=color)
+        bottoms += vals
+    ax.set_ylabel("ms (medians; they stack to the caller's median v2v)")
+    ax.set_title("Where the voice-to-voice time goes")
+    ax.legend(fontsize=8)
+    plt.setp(ax.get_xticklabels(), rotation=15, ha="right", fontsize=8)
+    made["stages"] = _save(fig, out, "stages")
+
+    if report.get("sweep"):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for mode in sorted({s["mode"] for s in report["sweep"]}):
+            pts = sorted((s["concurrency"], s["v2v_caller_p95"]) for s in report["sweep"] if s["mode"] == mode)
+            pts = [(c, v) for c, v in pts if v is not None]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=mode)
+        ax.set_xlabel("simultaneous calls")
+        ax.set_ylabel("p95 voice-to-voice at the caller (ms)")
+        ax.set_title("p95 voice-to-voice against concurrency")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        made["p95 vs concurrency"] = _save(fig, out, "concurrency")
+    return made
+
+
+def _stage_part(run: dict[str, Any], part: str) -> float:
+    """One run's median v2v split into stages (each the difference of two medians, floored at 0)."""
+    endpoint = _p(run, "endpoint_ms") or 0.0
+    transcript = _p(run, "transcript_ms") or 0.0
+    first_audio = _p(run, "first_audio_ms") or 0.0
+    caller = _p(run, "voice_to_voice_ms (caller side)")
+    agent = _p(run, "voice_to_voice_ms") or 0.0
+    return max(0.0, {
+        "end of turn": endpoint,
+        "transcript": transcript,
+        "reply + voice": first_audio - transcript,
+        "line + playout": (caller - agent) if caller is not None else 0.0,
+    }[part])
+
+
+def _save(fig, out: Path, suffix: str) -> str:
+    path = out.parent / f"{out.name}-{suffix}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path.name

@@ -1,0 +1,125 @@
+"""What one benchmarked turn and call produced, how a turn is judged, and the per-run summary."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from voicebox.bench.metrics import percentiles
+from voicebox.bench.scenarios import Turn
+
+STAGES = ("endpoint_ms", "transcript_ms", "first_token_ms", "first_audio_ms", "voice_to_voice_ms")
+
+
+@dataclass
+class TurnResult:
+    scenario: str
+    turn: int
+    codec: str
+    expect_intent: str | None
+    intent: str | None = None
+    tier: str | None = None
+    agent: dict[str, float | None] = field(default_factory=dict)  # stage timings from the record
+    caller_v2v_ms: float | None = None  # the caller's own measurement of voice-to-voice
+    task_ok: bool | None = None
+    why: str = ""
+    mode: str = "sip"  # sip | inprocess
+    pipeline: str = "voicebox"  # voicebox | sequential
+    barge: bool = False  # the caller started this turn while the agent talked
+    barge_stop_ms: float | None = None  # caller speech onset -> agent audio stopped at the caller
+    wer: float | None = None
+    fillers: int = 0
+    budget_misses: list[str] = field(default_factory=list)
+    agent_jitter_ms: float | None = None  # the agent's inbound jitter buffer delay (SIP)
+
+
+@dataclass
+class CallResult:
+    scenario: str
+    mode: str
+    pipeline: str
+    concurrency: int = 1
+    duration_s: float = 0.0
+    cpu_s: float | None = None  # process CPU while it ran (None when calls overlap)
+    false_barge_ins: int = 0
+    underruns: int = 0
+    rejected: bool = False
+    error: str = ""
+    channel: dict[str, Any] = field(default_factory=dict)
+
+
+def judge(spec: Turn, reply: str, *, transfer_to: str = "", hung_up_by_agent: bool = False,
+          replied: bool = True, talked_during_turn: bool | None = None) -> tuple[bool | None, str]:
+    """Did the agent do what the scenario expects? (None when the scenario expects nothing.)"""
+    if spec.expect == "transfer":
+        return bool(transfer_to), f"transfer_to={transfer_to!r}"
+    if spec.expect == "hangup":
+        return hung_up_by_agent, f"hung_up_by_agent={hung_up_by_agent}"
+    if spec.expect in ("reprompt", "reprompt_or_silence"):
+        low = reply.lower()
+        reprompted = "catch that" in low or "didn't get that" in low
+        ok = reprompted or (not replied and spec.expect == "reprompt_or_silence")
+        return ok, f"reply={reply[:60]!r}"
+    if spec.expect == "no_reply_during_pause" and talked_during_turn is not None:
+        return not talked_during_turn, "agent talked during the caller's pause" if talked_during_turn else ""
+    if spec.expect_any:
+        ok = any(w.lower() in reply.lower() for w in spec.expect_any)
+        return ok, f"reply={reply[:60]!r}"
+    return None, ""
+
+
+def summarize_turns(turns: Iterable[TurnResult]) -> dict[str, Any]:
+    turns = list(turns)
+    stages = {s: percentiles([t.agent.get(s) for t in turns]) for s in STAGES}
+    stages["voice_to_voice_ms (caller side)"] = percentiles([t.caller_v2v_ms for t in turns])
+    stages["barge_stop_ms (caller side)"] = percentiles([t.barge_stop_ms for t in turns])
+    pairs = [(t.agent.get("voice_to_voice_ms"), t.caller_v2v_ms) for t in turns]
+    diffs = [abs(a - c) for a, c in pairs if a is not None and c is not None]
+    intents = [t for t in turns if t.expect_intent]
+    judged = [t for t in turns if t.task_ok is not None]
+    barges = [t for t in turns if t.barge]
+    return {
+        "turns": len(turns),
+        "stages": stages,
+        "agent_vs_caller_v2v_abs_diff_ms": percentiles(diffs),
+        "intent_accuracy": (sum(t.intent == t.expect_intent for t in intents) / len(intents)) if intents else None,
+        "task_success": (sum(bool(t.task_ok) for t in judged) / len(judged)) if judged else None,
+        "wer": percentiles([t.wer for t in turns]),
+        "mean_wer": _mean([t.wer for t in turns]),
+        "tiers": _count(t.tier or "-" for t in turns),
+        "fillers": sum(t.fillers for t in turns),
+        "budget_misses": sum(len(t.budget_misses) for t in turns),
+        "barge_turns": len(barges),
+        "barge_stopped": sum(t.barge_stop_ms is not None for t in barges),
+    }
+
+
+def summarize_calls(calls: Iterable[CallResult]) -> dict[str, Any]:
+    calls = list(calls)
+    timed = [c for c in calls if c.cpu_s is not None and c.duration_s > 0]
+    call_s = sum(c.duration_s for c in timed)
+    return {
+        "calls": len(calls),
+        "call_seconds": round(sum(c.duration_s for c in calls), 1),
+        "cpu_s_per_call_s": (sum(c.cpu_s for c in timed) / call_s) if call_s else None,
+        "false_barge_ins": sum(c.false_barge_ins for c in calls),
+        "underruns": sum(c.underruns for c in calls),
+        "rejected": sum(c.rejected for c in calls),
+        "errors": [f"{c.scenario}: {c.error}" for c in calls if c.error],
+    }
+
+
+def as_dicts(items: Iterable[Any]) -> list[dict[str, Any]]:
+    return [asdict(i) for i in items]
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    xs = [v for v in values if v is not None]
+    return sum(xs) / len(xs) if xs else None
+
+
+def _count(keys: Iterable[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for k in keys:
+        out[k] = out.get(k, 0) + 1
+    return out
