@@ -36,7 +36,8 @@ test: setup
 # Benchmarks write to benchmarks/results/ (commit them with the command that made them).
 BENCH_REPEAT ?= 3
 bench: setup
-	$(BIN)/voicebox bench --repeat $(BENCH_REPEAT) --codec PCMU --out benchmarks/results/sip
+	$(BIN)/voicebox bench --mode both --baseline sequential --concurrency 1,2,4,8 \
+	  --repeat $(BENCH_REPEAT) --codec PCMU --out benchmarks/results/bench
 	$(BIN)/python benchmarks/router_eval.py
 	$(BIN)/python -m voicebox.privacy.testset --json benchmarks/results/redaction.json --md benchmarks/results/redaction.md
 

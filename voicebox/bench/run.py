@@ -206,13 +206,15 @@ def _sip(args, work, sweep_batches, progress, add) -> float:
             n = 0
             progress.stage("SIP one call at a time")
             cpu0 = server.usage()["cpu_s"]
-            calls = run_sip(server, work, args.codec, Path(tmp), 1, progress.tick)
+            jb = args.caller_jitter_buffer_ms if args.caller_jitter_buffer_ms >= 0 else None
+            calls = run_sip(server, work, args.codec, Path(tmp), 1, progress.tick, caller_jitter_buffer_ms=jb)
             placed.append((1, calls, server.usage()["cpu_s"] - cpu0))
             n += len(calls)
             for conc, batch in sweep_batches.items():
                 progress.stage(f"SIP x{conc}")
                 cpu0 = server.usage()["cpu_s"]
-                calls = run_sip(server, batch * args.repeat, args.codec, Path(tmp), conc, progress.tick, first_n=n)
+                calls = run_sip(server, batch * args.repeat, args.codec, Path(tmp), conc, progress.tick, first_n=n,
+                                caller_jitter_buffer_ms=jb)
                 placed.append((conc, calls, server.usage()["cpu_s"] - cpu0))
                 n += len(calls)
             time.sleep(1.0)  # the last call's record is written by the server's writer thread

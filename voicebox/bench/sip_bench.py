@@ -102,7 +102,8 @@ class Server:
         return out
 
 
-def _place_call(server: Server, sc: Scenario, base: Path, codec: str, work: Path, n: int) -> dict[str, Any]:
+def _place_call(server: Server, sc: Scenario, base: Path, codec: str, work: Path, n: int,
+                caller_jitter_buffer_ms: int | None = None) -> dict[str, Any]:
     result = work / f"{sc.id}-{n}.json"
     cmd = [sys.executable, "-m", "voicebox.telephony.caller", f"sip:agent@{HOST}:{server.port}",
            "--codec", codec, "--json", str(result), "--rtp-port", str(30000 + 200 * (n % 100)),
@@ -111,6 +112,8 @@ def _place_call(server: Server, sc: Scenario, base: Path, codec: str, work: Path
         cmd += ["--play", str(base / t.wav)]
     if any(t.expect in ("hangup", "transfer") for t in sc.turns):
         cmd += ["--wait-hangup-s", "8"]
+    if caller_jitter_buffer_ms is not None:
+        cmd += ["--jitter-buffer-ms", str(caller_jitter_buffer_ms)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=300)
     if proc.returncode != 0 or not result.exists():
         return {"error": f"caller exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-300:]}", "turns": []}
@@ -119,7 +122,7 @@ def _place_call(server: Server, sc: Scenario, base: Path, codec: str, work: Path
 
 def run_sip(
     server: Server, scenarios: list[tuple[Scenario, Path]], codec: str, work: Path, concurrency: int = 1,
-    on_done: Callable[[], None] | None = None, first_n: int = 0,
+    on_done: Callable[[], None] | None = None, first_n: int = 0, caller_jitter_buffer_ms: int | None = None,
 ) -> list[tuple[Scenario, Path, dict]]:
     """Place every scenario as a call, ``concurrency`` at a time; the callers' results in order."""
     out: list[tuple[Scenario, Path, dict]] = []
@@ -130,7 +133,7 @@ def run_sip(
             futures = []
             for sc, base in batch:
                 n += 1
-                futures.append(pool.submit(_place_call, server, sc, base, codec, work, n))
+                futures.append(pool.submit(_place_call, server, sc, base, codec, work, n, caller_jitter_buffer_ms))
             for (sc, base), f in zip(batch, futures):
                 out.append((sc, base, f.result()))
                 if on_done is not None:
@@ -154,6 +157,8 @@ def sip_results(
             sc.id, "sip", "voicebox", concurrency, duration_s=float(end.get("duration_s") or 0.0),
             underruns=int(end.get("underruns") or 0), rejected=rejected,
             error=call.get("error", "") or ("" if call.get("answered") else f"not answered: {call.get('status')}"),
+            channel={"caller_jitter_buffer_ms": call.get("jitter_buffer_ms"),
+                     "agent_jitter_buffer_ms": end.get("jitter_buffer_ms")},
         ))
         for i, spec in enumerate(sc.turns):
             caller_turn = call["turns"][i] if i < len(call.get("turns", [])) else {}
