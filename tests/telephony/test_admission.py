@@ -13,7 +13,8 @@ def test_bucket_allows_burst_then_rate():
 def test_first_refusal_of_a_run_is_marked_once():
     lim = SourceLimiter(rate_per_s=1, burst=1, max_sources=16)
     assert [lim.check("a", 0.0) for _ in range(3)] == ["ok", "limited_first", "limited"]
-    assert lim.check("a", 2.0) == "ok" and lim.check("a", 2.0) == "limited_first"
+    assert lim.check("a", 2.0) == "ok" and lim.check("a", 2.0) == "limited", "still the same flood"
+    assert lim.check("a", 20.0) == "ok" and lim.check("a", 20.0) == "limited_first", "a new one, after a quiet time"
 
 
 def test_limiter_forgets_oldest_source_beyond_bound():

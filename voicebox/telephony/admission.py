@@ -24,13 +24,16 @@ from dataclasses import dataclass
 from voicebox.config import SipConfig
 
 
+QUIET_S = 10.0
+
+
 @dataclass
 class TokenBucket:
     rate_per_s: float
     burst: float
     tokens: float
     stamp: float
-    limited: bool = False  # in a run of refusals: logged once per run, not per request
+    limited_at: float = float("-inf")  # last refusal: a flood is logged once, not per request
 
     def take(self, now: float) -> bool:
         self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate_per_s)
@@ -59,7 +62,7 @@ class SourceLimiter:
         return self.check(source, now) == "ok"
 
     def check(self, source: str, now: float | None = None) -> str:
-        """'ok'; 'limited'; or 'limited_first' for the first refusal of a run (worth a log line)."""
+        """'ok'; 'limited'; or 'limited_first' for a refusal after QUIET_S without one (worth a log line)."""
         if not self.enabled:
             return "ok"
         now = time.monotonic() if now is None else now
@@ -72,11 +75,10 @@ class SourceLimiter:
         else:
             self._buckets.move_to_end(source)
         if bucket.take(now):
-            bucket.limited = False
             return "ok"
         self.limited += 1
-        first = not bucket.limited
-        bucket.limited = True
+        first = now - bucket.limited_at > QUIET_S
+        bucket.limited_at = now
         return "limited_first" if first else "limited"
 
     def __len__(self) -> int:
