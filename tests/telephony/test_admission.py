@@ -54,6 +54,8 @@ def test_decision_count_then_cpu():
     assert adm.decide(2).reason == "capacity"
     adm.active_calls = 1
     assert adm.load_hint() == "calls=1/2; cpu=0.90"
+    off = Admission(SipConfig(max_calls=2, admit_cpu_max_fraction=1.0), cpu)
+    assert off.decide(1).admit, "1.0 turns the CPU rule off"
 
 
 def test_edge_config_is_validated():

@@ -149,7 +149,8 @@ class Admission:
     def decide(self, active: int) -> Decision:
         if active >= self.sip.max_calls:
             return Decision(False, "capacity")
-        if active > 0 and self.cpu.fraction >= self.sip.admit_cpu_max_fraction:
+        cap = self.sip.admit_cpu_max_fraction
+        if active > 0 and cap < 1.0 and self.cpu.fraction >= cap:  # 1.0: the count alone decides
             return Decision(False, "cpu")
         return Decision(True)
 
