@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--server-config", default="", help="extra TOML lines for the SIP run's voicebox serve")
     b.add_argument("--caller-jitter-buffer-ms", type=int, default=-1,
                    help="the SIP caller's fixed jitter buffer (-1: pjmedia's adaptive default)")
+    b.add_argument("--agent-jitter-buffer-ms", type=int, default=-1,
+                   help="the SIP run's voicebox serve media.jitter_buffer_ms (-1: pjmedia's adaptive default)")
     b.add_argument("--no-progress", action="store_true")
     b.add_argument("--out", default="benchmarks/results/bench", help="writes OUT.json, OUT.md and OUT-*.png")
     b.set_defaults(fn=_bench)

@@ -56,6 +56,11 @@ class MediaConfig(_Strict):
     frame_ms: Literal[10, 20] = Field(20, description="Bridge frame length.")
     inbound_buffer_ms: int = Field(2000, ge=200, description="Caller audio kept before the listener reads it.")
     playout_buffer_ms: int = Field(30000, ge=1000, description="Agent audio queued for the caller.")
+    jitter_buffer_ms: int | None = Field(
+        None, ge=10, le=1000,
+        description="Fixed receive jitter buffer (its prefetch, initial, minimum and maximum). "
+        "Unset: pjmedia's adaptive default, sized for a WAN (40-200 ms measured on loopback).",
+    )
 
 
 class ModelsConfig(_Strict):

@@ -183,3 +183,21 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
     md = to_markdown(report, pngs)
     assert "| inprocess voicebox PCMU | 2 |" in md and "FAIL why" in md and "5.00x" in md
     assert "1 (barge)" in md and "| 250 |" in md and "![stages](bench-stages.png)" in md
+
+
+def test_the_agent_jitter_buffer_knob_is_validated():
+    from voicebox.config import load_config
+
+    assert load_config(None).media.jitter_buffer_ms is None  # pjmedia's adaptive default
+    assert load_config(None, {"media.jitter_buffer_ms": 20}).media.jitter_buffer_ms == 20
+    with pytest.raises(ConfigError, match="media.jitter_buffer_ms"):
+        load_config(None, {"media.jitter_buffer_ms": 5})
+
+
+def test_the_agent_figure_with_its_own_jitter_buffer():
+    from voicebox.bench.results import agent_v2v_with_jitter
+
+    assert agent_v2v_with_jitter(_turn(agent_jitter_ms=50.0)) == 760.0
+    assert agent_v2v_with_jitter(_turn()) is None
+    s = summarize_turns([_turn(agent_jitter_ms=50.0)])
+    assert s["agent_with_jitter_vs_caller_v2v_abs_diff_ms"]["max"] == 30.0

@@ -153,6 +153,8 @@ class SimulatedCall:
                 tr.fillers = int(rec.get("fillers") or 0)
                 tr.wer = word_error_rate(spec.text, rec.get("caller_text") or "") if spec.text else None
                 reply = rec.get("agent_text") or ""
+                if rec.get("last_voiced_ms") is not None:
+                    tr.speech_end_lag_ms = rec["last_voiced_ms"] - self.up.delay_ms - played.speech_end_ms
             onset = self._reply_onset(played)
             if onset is not None:
                 tr.caller_v2v_ms = onset - played.speech_end_ms

@@ -67,12 +67,15 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
         for name, p in run["turns_summary"]["stages"].items():
             if p["n"]:
                 lines.append(f"| {run['name']} | {name} | {p['n']} | {_f(p['p50'])} | {_f(p['p95'])} | {_f(p['max'])} |")
-        d = run["turns_summary"]["agent_vs_caller_v2v_abs_diff_ms"]
-        if d["n"]:
-            lines.append(f"| {run['name']} | abs(agent v2v - caller v2v) | {d['n']} | {_f(d['p50'])} | {_f(d['p95'])} | {_f(d['max'])} |")
+        for key, label in (("agent_vs_caller_v2v_abs_diff_ms", "abs(agent v2v - caller v2v)"),
+                           ("agent_with_jitter_vs_caller_v2v_abs_diff_ms", "abs(agent v2v + its jitter buffer - caller v2v)")):
+            d = run["turns_summary"].get(key) or {"n": 0}
+            if d["n"]:
+                lines.append(f"| {run['name']} | {label} | {d['n']} | {_f(d['p50'])} | {_f(d['p95'])} | {_f(d['max'])} |")
     lines += ["", "## Turns (one call at a time)", "",
               "| run | scenario | turn | intent (expected) | tier | endpoint | v2v agent | v2v caller | agent - caller "
-              "| barge stop | WER | task |", "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---|"]
+              "| agent late end | jitter buf. agent / caller | barge stop | WER | task |",
+              "|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for t in report["turns"]:
         if t.get("concurrency", 1) != 1:
             continue
@@ -83,7 +86,8 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
         lines.append(
             f"| {t['run']} | {t['scenario']} | {t['turn']}{' (barge)' if t['barge'] else ''} "
             f"| {t['intent']} ({t['expect_intent'] or '-'}) | {t['tier']} | {_f(t['agent'].get('endpoint_ms'))} "
-            f"| {_f(a)} | {_f(c)} | {_f(diff)} | {barge} | {_f(t['wer'], 2)} | {task} |"
+            f"| {_f(a)} | {_f(c)} | {_f(diff)} | {_f(t.get('speech_end_lag_ms'))} "
+            f"| {_f(t.get('agent_jitter_ms'))} / {_f(t.get('caller_jitter_ms'))} | {barge} | {_f(t['wer'], 2)} | {task} |"
         )
     if png_names:
         lines += ["", "## Plots", ""] + [f"![{k}]({v})" for k, v in png_names.items()]

@@ -30,7 +30,11 @@ class TurnResult:
     wer: float | None = None
     fillers: int = 0
     budget_misses: list[str] = field(default_factory=list)
-    agent_jitter_ms: float | None = None  # the agent's inbound jitter buffer delay (SIP)
+    agent_jitter_ms: float | None = None  # the agent's inbound jitter buffer, average delay (SIP)
+    caller_jitter_ms: float | None = None  # the caller's inbound jitter buffer, average delay (SIP)
+    # The agent's "last voiced frame" minus where the recording's speech really ends, on one
+    # clock (in-process only): how much of the end of turn the agent's own figures cannot see.
+    speech_end_lag_ms: float | None = None
 
 
 @dataclass
@@ -73,8 +77,11 @@ def summarize_turns(turns: Iterable[TurnResult]) -> dict[str, Any]:
     stages = {s: percentiles([t.agent.get(s) for t in turns]) for s in STAGES}
     stages["voice_to_voice_ms (caller side)"] = percentiles([t.caller_v2v_ms for t in turns])
     stages["barge_stop_ms (caller side)"] = percentiles([t.barge_stop_ms for t in turns])
+    stages["agent last voiced - speech end"] = percentiles([t.speech_end_lag_ms for t in turns])
     pairs = [(t.agent.get("voice_to_voice_ms"), t.caller_v2v_ms) for t in turns]
     diffs = [abs(a - c) for a, c in pairs if a is not None and c is not None]
+    with_jb = [(agent_v2v_with_jitter(t), t.caller_v2v_ms) for t in turns if t.agent_jitter_ms is not None]
+    stages["voice_to_voice_ms + agent jitter buffer"] = percentiles([a for a, _ in with_jb])
     intents = [t for t in turns if t.expect_intent]
     judged = [t for t in turns if t.task_ok is not None]
     barges = [t for t in turns if t.barge]
@@ -82,6 +89,8 @@ def summarize_turns(turns: Iterable[TurnResult]) -> dict[str, Any]:
         "turns": len(turns),
         "stages": stages,
         "agent_vs_caller_v2v_abs_diff_ms": percentiles(diffs),
+        "agent_with_jitter_vs_caller_v2v_abs_diff_ms": percentiles(
+            [abs(a - c) for a, c in with_jb if a is not None and c is not None]),
         "intent_accuracy": (sum(t.intent == t.expect_intent for t in intents) / len(intents)) if intents else None,
         "task_success": (sum(bool(t.task_ok) for t in judged) / len(judged)) if judged else None,
         "wer": percentiles([t.wer for t in turns]),
@@ -92,6 +101,13 @@ def summarize_turns(turns: Iterable[TurnResult]) -> dict[str, Any]:
         "barge_turns": len(barges),
         "barge_stopped": sum(t.barge_stop_ms is not None for t in barges),
     }
+
+
+def agent_v2v_with_jitter(t: TurnResult) -> float | None:
+    """The agent's v2v plus the time the caller's audio waited in its jitter buffer: all the
+    agent can measure itself (its turn records run on the bridge clock, after that buffer)."""
+    v2v = t.agent.get("voice_to_voice_ms")
+    return None if v2v is None or t.agent_jitter_ms is None else v2v + t.agent_jitter_ms
 
 
 def summarize_calls(calls: Iterable[CallResult]) -> dict[str, Any]:

@@ -201,7 +201,8 @@ def _sip(args, work, sweep_batches, progress, add) -> float:
 
     progress.stage("starting voicebox serve")
     with tempfile.TemporaryDirectory(prefix="voicebox-bench-") as tmp:
-        with Server(Path(tmp), args.server_config) as server:
+        agent_jb = args.agent_jitter_buffer_ms if args.agent_jitter_buffer_ms >= 0 else None
+        with Server(Path(tmp), args.server_config, agent_jb) as server:
             placed = []
             n = 0
             progress.stage("SIP one call at a time")

@@ -30,7 +30,7 @@ HOST = "127.0.0.1"
 class Server:
     """`voicebox serve` with full-content records (so replies can be checked), plus a front desk."""
 
-    def __init__(self, work: Path, extra_config: str = "") -> None:
+    def __init__(self, work: Path, extra_config: str = "", jitter_buffer_ms: int | None = None) -> None:
         self.work = work
         self.port = free_port(HOST)
         self.frontdesk_port = free_port(HOST)
@@ -39,7 +39,9 @@ class Server:
         (work / "agent.toml").write_text(agent)
         (work / "voicebox.toml").write_text(
             f'agent = "{work / "agent.toml"}"\n[privacy]\ncontent = "full"\n[metrics]\nport = 0\n'
-            f"[sip]\nmax_calls = 8\n{extra_config}"
+            f"[sip]\nmax_calls = 8\n"
+            + (f"[media]\njitter_buffer_ms = {jitter_buffer_ms}\n" if jitter_buffer_ms is not None else "")
+            + extra_config
         )
         self.data = work / "data"
         self.log = work / "serve.log"
@@ -151,7 +153,6 @@ def sip_results(
         events = records.get(call.get("sip_call_id", ""), [])
         turn_records = [e for e in events if e["event"] == "turn"]
         end = next((e for e in events if e["event"] == "call_end"), {})
-        media = next((e for e in events if e["event"] == "media"), {})
         rejected = bool(call.get("status")) and not call.get("answered") and call.get("status") in (486, 503)
         results.append(CallResult(
             sc.id, "sip", "voicebox", concurrency, duration_s=float(end.get("duration_s") or 0.0),
@@ -172,7 +173,8 @@ def sip_results(
                 tr.fillers = int(rec.get("fillers") or 0)
                 tr.wer = word_error_rate(spec.text, rec.get("caller_text") or "") if spec.text else None
                 reply = rec.get("agent_text") or ""
-            tr.agent_jitter_ms = media.get("jitter_buffer_ms")
+            tr.agent_jitter_ms = end.get("jitter_buffer_ms")
+            tr.caller_jitter_ms = call.get("jitter_buffer_ms")
             onset = caller_turn.get("reply_onset_ms")
             if onset is not None and caller_turn.get("play_start_ms") is not None:
                 samples, _ = read_wav(base / spec.wav, 16000)

@@ -58,6 +58,7 @@ class CallSlot:
     codec: str = ""
     last_rx_pkts: int = -1
     last_rx_change: float = field(default_factory=time.monotonic)
+    jitter_buffer_ms: float | None = None  # inbound jitter buffer's average delay, sampled by housekeeping
     ending: bool = False
     max_length_said: bool = False
     hung_up_by: str = ""
@@ -154,6 +155,11 @@ class SipServer:
         med.channelCount = 1
         med.noVad = True  # silence suppression would starve the RTP timeout check
         med.ecTailLen = 0  # pjmedia's canceller only works with a sound device
+        jb = self.cfg.media.jitter_buffer_ms
+        if jb is not None:
+            med.jbInit = med.jbMinPre = jb
+            med.jbMaxPre = jb
+            med.jbMax = max(4 * jb, 100)
         ep.libInit(epc)
         ep.audDevManager().setNullDev()
         for info in ep.codecEnum2():
@@ -349,6 +355,7 @@ class SipServer:
         slot.events.event(
             "call_end", status=status, reason=reason, duration_s=round(duration, 2), turns=turns,
             underruns=underruns, max_frame_gap_ms=round(gap, 1), hung_up_by=slot.hung_up_by or "caller",
+            jitter_buffer_ms=slot.jitter_buffer_ms,
         )
         if self.store is not None:
             self.store.close(slot.session)
@@ -464,6 +471,9 @@ class SipServer:
             for mi in ci.media:
                 if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                     st = slot.call.getStreamStat(mi.index)
+                    # The caller's audio waits here before the pipeline hears it: part of the
+                    # voice-to-voice time that the turn records (on the bridge clock) cannot see.
+                    slot.jitter_buffer_ms = float(st.jbuf.avgDelayMsec)
                     return int(st.rtcp.rxStat.pkt)
         except pj.Error:
             pass
