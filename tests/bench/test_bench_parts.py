@@ -188,7 +188,6 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
 def test_the_agent_jitter_buffer_knob_is_validated():
     from voicebox.config import load_config
 
-    assert load_config(None).media.jitter_buffer_ms is None  # pjmedia's adaptive default
     assert load_config(None, {"media.jitter_buffer_ms": 20}).media.jitter_buffer_ms == 20
     with pytest.raises(ConfigError, match="media.jitter_buffer_ms"):
         load_config(None, {"media.jitter_buffer_ms": 5})

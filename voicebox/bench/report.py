@@ -68,7 +68,9 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
             if p["n"]:
                 lines.append(f"| {run['name']} | {name} | {p['n']} | {_f(p['p50'])} | {_f(p['p95'])} | {_f(p['max'])} |")
         for key, label in (("agent_vs_caller_v2v_abs_diff_ms", "abs(agent v2v - caller v2v)"),
-                           ("agent_with_jitter_vs_caller_v2v_abs_diff_ms", "abs(agent v2v + its jitter buffer - caller v2v)")):
+                           ("agent_with_jitter_vs_caller_v2v_abs_diff_ms", "abs(agent v2v + its jitter buffer - caller v2v)"),
+                           ("edge_to_edge_v2v_abs_diff_ms",
+                            "abs(agent v2v + its jitter buffer - (caller v2v - its jitter buffer))")):
             d = run["turns_summary"].get(key) or {"n": 0}
             if d["n"]:
                 lines.append(f"| {run['name']} | {label} | {d['n']} | {_f(d['p50'])} | {_f(d['p95'])} | {_f(d['max'])} |")

@@ -91,6 +91,10 @@ def summarize_turns(turns: Iterable[TurnResult]) -> dict[str, Any]:
         "agent_vs_caller_v2v_abs_diff_ms": percentiles(diffs),
         "agent_with_jitter_vs_caller_v2v_abs_diff_ms": percentiles(
             [abs(a - c) for a, c in with_jb if a is not None and c is not None]),
+        # Both ends at their network edge: the caller's figure less its own receive buffer.
+        "edge_to_edge_v2v_abs_diff_ms": percentiles(
+            [abs(agent_v2v_with_jitter(t) - (t.caller_v2v_ms - t.caller_jitter_ms)) for t in turns
+             if agent_v2v_with_jitter(t) is not None and t.caller_v2v_ms is not None and t.caller_jitter_ms is not None]),
         "intent_accuracy": (sum(t.intent == t.expect_intent for t in intents) / len(intents)) if intents else None,
         "task_success": (sum(bool(t.task_ok) for t in judged) / len(judged)) if judged else None,
         "wer": percentiles([t.wer for t in turns]),

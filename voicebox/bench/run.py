@@ -142,8 +142,10 @@ def run(args: Any) -> dict[str, Any]:
         "command": " ".join(["voicebox", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else " ".join(sys.argv),
         "scenarios": str(args.scenarios), "scenario_count": len(scenarios), "repeat": args.repeat,
         "modes": modes, "baseline": args.baseline or None, "concurrency": levels,
-        "channel": (f"{channel.codec}, loss {channel.loss_pct}%, jitter {channel.jitter_ms} ms "
-                    f"(buffer {channel.jitter_buffer_ms} ms) in-process; {args.codec} over SIP on loopback"),
+        "channel": "; ".join(
+            ([f"simulated {channel.codec} line, loss {channel.loss_pct}%, jitter {channel.jitter_ms} ms "
+              f"(buffer {channel.jitter_buffer_ms} ms) in-process"] if "inprocess" in modes else [])
+            + ([f"{args.codec} over SIP on loopback"] if "sip" in modes else [])),
         "cores": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
         "git_revision": _git_rev(), "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t_start)),
         "duration_s": round(time.time() - t_start, 1), "peak_rss_mb": round(peak_rss_mb(), 1),
