@@ -84,8 +84,11 @@ def _run_entry(name: str, mode: str, pipeline: str, codec: str, concurrency: int
     cs = summarize_calls(calls)
     if cpu_s is not None and cs["call_seconds"]:
         cs["cpu_s_per_call_s"] = cpu_s / cs["call_seconds"]
+    ts = summarize_turns(turns)
+    if pipeline == "sequential":
+        ts["intent_accuracy"] = None  # no intent router in the naive pipeline: nothing to score
     return {"name": name, "mode": mode, "pipeline": pipeline, "codec": codec, "concurrency": concurrency,
-            "turns_summary": summarize_turns(turns), "calls_summary": cs}
+            "turns_summary": ts, "calls_summary": cs}
 
 
 def _tag(items: list[dict[str, Any]], run: str, concurrency: int) -> list[dict[str, Any]]:
