@@ -69,6 +69,8 @@ def test_call_refused_for_cpu_with_503_and_retry_after(busy_server, tmp_path):
         assert proc.returncode == 0, proc.stdout[-3000:]
         assert re.search(r"call rejected status=503 reason=cpu active=1 load=calls=1/3; cpu=0\.\d\d",
                          busy_server.log_text())
+        # Refusing calls, still answering OPTIONS, with the load a dispatcher needs.
+        assert load(busy_server.port)[0] == 1
     finally:
         holder.communicate(timeout=150)
 
