@@ -10,7 +10,7 @@ SIP_PORT ?= 5060
 SIP_HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: setup serve test bench models clean
+.PHONY: setup serve cluster test bench models clean
 
 setup: $(STAMP)
 
@@ -30,6 +30,13 @@ $(STAMP): pyproject.toml models/requirements.txt Makefile
 serve: setup
 	$(BIN)/voicebox serve --sip-host $(SIP_HOST) --sip-port $(SIP_PORT) $(if $(CONFIG),--config $(CONFIG))
 
+# Kamailio (Debian: apt-get install kamailio) on SIP_PORT in front of CLUSTER_BOXES boxes on the
+# ports above it; logs in data/cluster/. Ctrl-C drains the boxes, then stops.
+CLUSTER_BOXES ?= 2
+cluster: setup
+	$(BIN)/python -m voicebox.telephony.cluster --boxes $(CLUSTER_BOXES) --host $(SIP_HOST) --port $(SIP_PORT) \
+	  --run-dir data/cluster $(if $(CONFIG),--config $(CONFIG))
+
 test: setup
 	$(BIN)/python -m pytest -v $(PYTEST_ARGS)
 
@@ -43,6 +50,12 @@ bench: setup
 
 models: setup
 	$(BIN)/voicebox models --verify --assemble
+
+# Ten minutes of short sipp calls with audio (not in CI; `make test` runs a one-minute one).
+.PHONY: soak
+SOAK_S ?= 600
+soak: setup
+	$(BIN)/python benchmarks/soak.py --duration-s $(SOAK_S) --out benchmarks/results/soak
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

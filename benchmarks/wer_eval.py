@@ -89,7 +89,7 @@ def read_wav(path: Path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), np.int16)
 
 
-def stream(stt: Transcriber, audio: np.ndarray, cfg) -> dict:
+def stream(stt: Transcriber, audio: np.ndarray, cfg, context: str) -> dict:
     """The turn(s) a call would hear in ``audio``, and their transcripts."""
     vad = cfg.vad
     detector = TurnDetector(vad, FRAME_MS, webrtc_classifier(RATE, vad.aggressiveness))
@@ -110,11 +110,11 @@ def stream(stt: Transcriber, audio: np.ndarray, cfg) -> dict:
                 if usable_partial(t):
                     last_partial = agreement.update(t.text)
             elif isinstance(ev, Paused):
-                t = stt.transcribe(ev.audio, RATE, cfg.models.stt_final_context)
+                t = stt.transcribe(ev.audio, RATE, context)
                 hint = (ev.last_voiced_ms, hangover_ms(t.text if t.reliable else None, vad)[0])
             elif isinstance(ev, TurnEnded):
                 share = ev.voiced_ms / max(1.0, len(ev.audio) * 1000 / RATE)
-                t = stt.transcribe(ev.audio, RATE, cfg.models.stt_final_context, speech_share=share)
+                t = stt.transcribe(ev.audio, RATE, context, speech_share=share)
                 final_ms.append(t.decode_ms)
                 finals.append({"text": t.text, "reliable": t.reliable, "context": t.context,
                                "avg_logprob": round(t.avg_logprob, 3)})
@@ -150,7 +150,10 @@ def pct(values: list[float], q: float) -> float | None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--models", nargs="+", default=["whisper-tiny-en", "whisper-base"])
+    ap.add_argument(
+        "--models", nargs="+", default=["whisper-tiny-en", "whisper-base", "whisper-base:full"],
+        help="model[:final context]; the context defaults to the configured models.stt_final_context",
+    )
     ap.add_argument("--codecs", nargs="+", default=["PCMU", "G722"])
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
@@ -158,13 +161,15 @@ def main() -> None:
     scenarios = json.loads((CORPUS / "scenarios.json").read_text())["scenarios"]
     turns = [(s["id"], i, t) for s in scenarios for i, t in enumerate(s["turns"])]
     runs = []
-    for model in args.models:
+    for spec in args.models:
+        model, _, context = spec.partition(":")
+        context = context or cfg.models.stt_final_context
         stt = Transcriber(resolve(model, "stt", cfg.data_dir), threads=cfg.models.stt_threads)
         for codec in args.codecs:
             rows = []
             for sid, idx, turn in turns:
                 line = round_trip(read_wav(CORPUS / turn["wav"]), codec)
-                s = stream(stt, line, cfg)
+                s = stream(stt, line, cfg, context)
                 off_text, off_ms = offline(stt, line)
                 heard = " ".join(t["text"] for t in s["turns"] if t["reliable"])
                 rows.append({
@@ -183,7 +188,7 @@ def main() -> None:
             every = [r for r in rows if r["ref"]]
             kept = [k for r in rows for k in r["committed_kept"]]
             runs.append({
-                "model": model, "codec": codec, "turns": len(spoken),
+                "model": model, "context": context, "codec": codec, "turns": len(spoken),
                 "wer_streaming": wer(refs, [normalize(r["streaming"]) for r in spoken]),
                 "wer_offline": wer(refs, [normalize(r["offline"]) for r in spoken]),
                 "wer_streaming_all": wer([normalize(r["ref"]) for r in every], [normalize(r["streaming"]) for r in every]),
@@ -218,20 +223,21 @@ def write(out: Path, runs: list[dict], cfg) -> None:
     f = lambda v, d=0: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
     lines = [
         "# Word error rate through a telephone line: streaming vs offline", "",
-        f"`{meta['command']}` at `{rev}`, {meta['cores']} cores, {meta['date']}. Final decodes: "
-        f"`{meta['final_context']}`; partials every {meta['partial_every_ms']} ms.", "",
+        f"`{meta['command']}` at `{rev}`, {meta['cores']} cores, {meta['date']}. Partials every "
+        f"{meta['partial_every_ms']} ms. Final window: `auto` = fitted to the turn, re-decoded with "
+        "whisper's full 30 s window when the fitted result fails the confidence gate; `full` = always 30 s.", "",
         "Normalized WER (case, punctuation and digit grouping removed) over the corpus turns that are speech; "
         "the garbage turns (mumble) count only in *all turns*, and *garbage acted on* counts those whose "
         "transcript passed the confidence gate (must be 0). "
         "*Streaming* is what a call acts on (turn detection, partials, speculative and final decodes); "
         "*offline* is a batch decode of the same line audio (faster-whisper, beam 5, 30 s window, temperature 0).", "",
-        "| model | line | speech turns | WER streaming | WER offline | WER all turns (streaming / offline) | split turns | garbage acted on | partials/turn | "
+        "| model | final window | line | speech turns | WER streaming | WER offline | WER all turns (streaming / offline) | split turns | garbage acted on | partials/turn | "
         "partial decode p50/p95 ms | final decode p50/p95 ms | offline decode p50 ms | committed words kept |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lines.append(
-            f"| {r['model']} | {r['codec']} | {r['turns']} | {100 * r['wer_streaming']:.1f}% | "
+            f"| {r['model']} | {r['context']} | {r['codec']} | {r['turns']} | {100 * r['wer_streaming']:.1f}% | "
             f"{100 * r['wer_offline']:.1f}% | {100 * r['wer_streaming_all']:.0f}% / {100 * r['wer_offline_all']:.0f}% | {r['split_turns']} | {len(r['garbage_acted_on'])} | "
             f"{r['partials_per_turn']:.1f} | {f(r['partial_ms_p50'])}/{f(r['partial_ms_p95'])} | "
             f"{f(r['final_ms_p50'])}/{f(r['final_ms_p95'])} | {f(r['offline_ms_p50'])} | "

@@ -26,6 +26,9 @@ def _serve(args: argparse.Namespace) -> int:
         overrides["sip.host"] = args.sip_host
     if args.data_dir is not None:
         overrides["data_dir"] = args.data_dir
+    for item in args.set:
+        key, value = _setting(item)
+        overrides[key] = value
     cfg = load_config(args.config, overrides)
     setup_logging(cfg.log.level)
     if cfg.privacy.content == "full":
@@ -54,13 +57,27 @@ def _serve(args: argparse.Namespace) -> int:
     # Transports open only now: OPTIONS get 200 once the models are loaded, which is how
     # tests and monitors know the agent is ready.
     server.start()
-    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    # SIGTERM drains (finishes calls in progress, see sip.drain_timeout_s); Ctrl-C stops at once.
+    signal.signal(signal.SIGTERM, lambda *_: server.request_drain())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     server.run()
     retention.stop()
     store.flush()
     log.info("stopped")
     return 0
+
+
+def _setting(item: str) -> tuple[str, object]:
+    """``--set sip.rtp_port=41000``: the value as TOML reads it, else as a plain string."""
+    import tomllib
+
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. sip.rtp_port=41000")
+    try:
+        return key.strip(), tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        return key.strip(), value
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -135,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--sip-port", type=int)
     s.add_argument("--sip-host")
     s.add_argument("--data-dir", type=Path)
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set sip.rtp_port=41000 (repeatable)")
     s.set_defaults(fn=_serve)
     m = sub.add_parser("models", help="list, verify and assemble the default models")
     m.add_argument("--verify", action="store_true", help="check every file's size and sha256")

@@ -22,6 +22,49 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class SipTlsConfig(_Strict):
+    """SIP over TLS: present as ``[sip.tls]`` to listen; the certificate is the operator's."""
+
+    port: int = Field(5061, ge=1, le=65535, description="TLS listening port.")
+    cert_file: Path = Field(description="PEM certificate (chain) presented to peers.")
+    key_file: Path = Field(description="PEM private key of cert_file.")
+    ca_file: Path | None = Field(None, description="PEM CA list to verify peers with (needed by verify_peer).")
+    verify_peer: bool = Field(False, description="Refuse peers whose certificate ca_file does not vouch for.")
+
+
+class SipRegisterConfig(_Strict):
+    """Register as an extension on a PBX (``[sip.register]``) and answer calls that arrive there."""
+
+    registrar: str = Field(description="Registrar URI, e.g. 'sip:pbx.example.com' or 'sip:10.0.0.5:5060;transport=tcp'.")
+    user: str = Field(description="Extension / user part of the address of record.")
+    domain: str = Field("", description="Domain of the address of record; empty: the registrar's host.")
+    auth_user: str = Field("", description="Digest user name; empty: same as user.")
+    password: str = Field("", description="Digest password (empty: no credentials).")
+    realm: str = Field("*", description="Digest realm the credentials are for; '*' answers any realm.")
+    expiry_s: int = Field(300, ge=10, le=86400, description="Registration lifetime asked for; refreshed before it ends.")
+    retry_min_s: float = Field(5.0, ge=1, le=3600, description="First wait before re-registering after a failure.")
+    retry_max_s: float = Field(300.0, ge=1, le=86400, description="Longest wait between attempts (the wait doubles up to this).")
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> "SipRegisterConfig":
+        if self.retry_min_s > self.retry_max_s:
+            raise ValueError("retry_min_s must not exceed retry_max_s")
+        if not self.registrar.startswith(("sip:", "sips:")):
+            raise ValueError("registrar must be a sip: or sips: URI")
+        return self
+
+
+class SipNatConfig(_Strict):
+    """For a voicebox on a LAN behind NAT. RTP is symmetric always (pjmedia follows the source)."""
+
+    contact_rewrite: bool = Field(
+        False, description="Rewrite the registered Contact to the address the registrar saw (received/rport)."
+    )
+    via_rewrite: bool = Field(False, description="Put that address in the Via of later requests too.")
+    sdp_nat_rewrite: bool = Field(False, description="Advertise that address in SDP as well.")
+    keepalive_s: int = Field(0, ge=0, le=3600, description="UDP keep-alive to the registrar every this often (0: off).")
+
+
 class SipConfig(_Strict):
     host: str = Field("127.0.0.1", description="Address SIP and RTP bind to and advertise.")
     port: int = Field(5060, ge=1, le=65535, description="SIP listening port (UDP and TCP).")
@@ -34,10 +77,44 @@ class SipConfig(_Strict):
     retry_after_s: int = Field(30, ge=1, le=3600, description="Retry-After sent with 503.")
     rtp_timeout_s: float = Field(10.0, gt=0, description="Hang up after this long without RTP.")
     max_call_s: float = Field(600.0, gt=0, description="Hang up calls longer than this.")
+    # The edge (voicebox/telephony/admission.py, sip_guard.py): who may talk to us, and how much.
+    admit_cpu_max_fraction: float = Field(
+        0.9, gt=0, le=1.0,
+        description="With a call up, refuse new ones while the process uses this fraction of its cores or more (1.0: off).",
+    )
+    load_window_s: float = Field(5.0, ge=1, le=120, description="CPU use is measured over this window.")
+    source_requests_per_s: float = Field(
+        50.0, ge=0,
+        description="Out-of-dialog requests per second allowed from one source address (0: no limit). "
+        "Behind a proxy every call comes from its address: raise this or set 0.",
+    )
+    source_burst_requests: int = Field(100, ge=1, description="Burst allowed above source_requests_per_s.")
+    max_tracked_sources: int = Field(10000, ge=16, le=1_000_000, description="Source addresses the rate limiter remembers.")
+    allow_networks: list[str] = Field(
+        default_factory=list, description="If set, only these source networks (CIDR) get any answer; others are dropped."
+    )
+    auth_user: str = Field("", description="If set, INVITEs need digest credentials for this user.")
+    auth_password: str = Field("", description="Password for auth_user.")
+    auth_realm: str = Field("voicebox", description="Digest realm.")
+    auth_nonce_lifetime_s: int = Field(300, ge=10, le=86400, description="A digest nonce is good for this long.")
+    session_expires_s: int = Field(1800, ge=90, le=86400, description="RFC 4028 session interval we ask for.")
+    session_min_expires_s: int = Field(90, ge=90, le=86400, description="Shortest session interval accepted (Min-SE).")
     codecs: list[Literal["G722", "PCMU", "PCMA"]] = Field(
         default_factory=lambda: ["G722", "PCMU", "PCMA"],
         description="Codecs offered/accepted, most preferred first.",
     )
+    srtp: Literal["off", "optional", "mandatory"] = Field(
+        "optional", description="SRTP (SDES keys): used when the peer offers it / never / required."
+    )
+    drain_timeout_s: float = Field(
+        600.0, ge=0, description="On SIGTERM, wait this long for calls in progress to end before hanging up."
+    )
+    tls: SipTlsConfig | None = Field(None, description="Listen on TLS too (see [sip.tls]).")
+    # "register" is a BaseModel attribute: the field has another name, the file keeps [sip.register].
+    registration: SipRegisterConfig | None = Field(
+        None, alias="register", description="Register with a PBX (see [sip.register])."
+    )
+    nat: SipNatConfig = Field(default_factory=SipNatConfig)
 
     @field_validator("codecs")
     @classmethod
@@ -47,6 +124,26 @@ class SipConfig(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("a codec is listed twice")
         return v
+
+    @field_validator("allow_networks")
+    @classmethod
+    def _networks_are_cidrs(cls, v: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in v:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not a network (CIDR, e.g. 10.0.0.0/8)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _edge_consistent(self) -> "SipConfig":
+        if bool(self.auth_user) != bool(self.auth_password):
+            raise ValueError("auth_user and auth_password go together")
+        if self.session_min_expires_s > self.session_expires_s:
+            raise ValueError("session_min_expires_s must not exceed session_expires_s")
+        return self
 
 
 class MediaConfig(_Strict):
@@ -143,10 +240,30 @@ class BudgetConfig(_Strict):
     voice_to_voice_ms: int = Field(2000, ge=1, description="Caller's last voiced frame → first reply audio.")
 
 
+class BargeInConfig(_Strict):
+    """The caller talking over the agent: echo out first, then a little real speech stops it."""
+
+    enabled: bool = Field(True, description="Stop the agent when the caller talks over it.")
+    echo_cancellation: bool = Field(True, description="Remove the agent's own voice from the caller audio (WebRTC AEC3).")
+    min_speech_ms: int = Field(
+        200, ge=40, le=2000, description="Loud voiced caller audio, while the agent speaks, that stops it."
+    )
+    energy_floor_dbfs: float = Field(
+        -50.0, ge=-90.0, le=0.0,
+        description="Frames quieter than this never count as speech (echo residue, line hiss).",
+    )
+    resume_after_noise: bool = Field(
+        True, description="If the interruption holds no words (a cough, 'mm-hm'), resume the reply where it paused."
+    )
+
+
 class TestingConfig(_Strict):
     """Test-only switches for fault injection; never set them on a real line."""
 
     fail_stage: Literal["", "stt", "llm"] = Field("", description="Make this stage raise on every turn.")
+    slow_llm_ms: int = Field(
+        0, ge=0, le=60000, description="Delay the language model's first token by this much (tests fillers)."
+    )
 
 
 class Config(_Strict):
@@ -160,6 +277,7 @@ class Config(_Strict):
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    barge_in: BargeInConfig = Field(default_factory=BargeInConfig)
     testing: TestingConfig = Field(default_factory=TestingConfig)
 
 

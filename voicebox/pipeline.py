@@ -51,6 +51,7 @@ class Say:
     error_code: str | None = None  # what went wrong, when hanging up after an apology
     timeline: TurnTimeline | None = None  # the turn this answers; its first audio is timed
     transfer_to: str | None = None  # blind-transfer the caller here once this has been heard
+    epoch: int = 0  # replies from before the latest barge-in are stale: the voice drops them
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,25 @@ class KeyPress:
     """A DTMF key from the caller (RFC 4733). The key itself is never logged or recorded."""
 
     key: str
+
+
+@dataclass
+class BargeIn:
+    """The caller talked over the agent; the reply is held until their turn says whether it
+    was words (abandon the reply) or a cough (resume it)."""
+
+    start_ms: int  # the caller turn that interrupted (its media start time)
+    onset_ms: int  # media time of the caller's speech onset
+    stopped_ms: int  # media time of the frame at which playout was held
+    played: int  # playout samples the caller had heard at that moment
+    at: float  # perf_counter of the hold
+
+
+@dataclass
+class PlayedClip:
+    text: str
+    start: int  # position in the playout's ``played`` count where this clip begins
+    samples: int
 
 
 @dataclass
@@ -69,6 +89,11 @@ class TurnDone:
 
 _STOP = object()
 PARTIAL_FRESH_MS = 200  # a partial this close to the last voiced frame has heard the whole turn
+BACKCHANNEL = frozenset("mm mhm mm-hm mm-hmm uh-huh uh huh hmm okay ok yeah yes right sure".split())
+
+
+def _rms(frame: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(frame.astype(np.float32) ** 2))) if len(frame) else 0.0
 
 
 class CallPipeline:
@@ -104,6 +129,19 @@ class CallPipeline:
             hold = (vad.preroll_ms + vad.start_ms) // cfg.media.frame_ms + 1
             self._track = CallerTrack(recording, self.frame_samples, hold)
         self.stopped = threading.Event()
+        # What the caller hears, frame by frame, for the echo canceller: the playout ring copies
+        # every frame it hands to the bridge into this one.
+        self.reference = RingBuffer(self.rate * 2)
+        playout.tap = self.reference
+        self._epoch = 0
+        self._ref_lag: int | None = None  # reference.written - inbound.written, in whole frames
+        self._reply_cancel = threading.Event()  # set: the reply in progress stops between tokens
+        self._barge: BargeIn | None = None
+        self._clips: list[PlayedClip] = []  # the current reply's clips, for "what was heard"
+        self._clips_lock = threading.Lock()
+        self.barge_ins = 0
+        self.false_barge_ins = 0
+        self._voiced_turn: TurnTimeline | None = None  # the turn whose reply the voice is playing
         self._failed = threading.Event()
         self._turns: queue.Queue = queue.Queue(maxsize=2)
         self._speech: queue.Queue = queue.Queue(maxsize=16)
@@ -152,6 +190,8 @@ class CallPipeline:
         if self.stopped.is_set():
             return
         self.stopped.set()
+        self._reply_cancel.set()
+        self.playout.held = False
         if self.recording is not None:
             # Assembling the WAV is file work: never on the SIP thread.
             threading.Thread(target=self._close_recording, name=f"{self.session}-rec", daemon=True).start()
@@ -258,27 +298,71 @@ class CallPipeline:
 
     # -- listener ----------------------------------------------------------------------------
     def _listen(self) -> None:
-        vad = self.cfg.vad
-        detector = TurnDetector(vad, self.cfg.media.frame_ms, webrtc_classifier(self.rate, vad.aggressiveness))
+        vad, bi = self.cfg.vad, self.cfg.barge_in
+        voiced = webrtc_classifier(self.rate, vad.aggressiveness)
+        floor = 32768.0 * 10 ** (bi.energy_floor_dbfs / 20)
+
+        last_voiced = [False]
+
+        def is_speech(frame: np.ndarray) -> bool:
+            # webrtcvad barely looks at level: the echo canceller's near-silent residue of the
+            # agent's voice still reads as "speech" to it.
+            last_voiced[0] = _rms(frame) >= floor and voiced(frame)
+            return last_voiced[0]
+
+        detector = TurnDetector(vad, self.cfg.media.frame_ms, is_speech)
+        canceller = None
+        if bi.echo_cancellation:
+            from voicebox.listening.echo import EchoCanceller
+
+            canceller = EchoCanceller(self.rate)
+        silence = np.zeros(self.frame_samples, np.int16)
         rule = "default"
+        over_agent_ms = 0  # caller speech heard over the agent in the current turn
+        started_over_agent = False
         while not self.stopped.is_set():
             frame = self.inbound.read_exact(self.frame_samples, timeout=0.1)
             if frame is None:
                 continue
             index = self.inbound.read // self.frame_samples - 1  # media time, in frames
+            if canceller is not None:
+                frame = canceller.process(frame, self._reference_for(self.inbound.read - self.frame_samples, silence))
             rule = self._choose_hangover(detector, rule)
             events = detector.process(frame)
             ended = any(isinstance(ev, TurnEnded) for ev in events)
             if self._track is not None:
                 # A frame that ends a turn belongs to it: held back with the rest of the turn.
                 self._track.add(index, frame, detector.in_turn or ended)
+            barge = self._barge
+            if barge is not None and not detector.in_turn and not ended and detector.start_ms == barge.start_ms:
+                # Too short to be a turn at all (under min_turn_ms): a click or a cough.
+                self._barge = None
+                self.false_barge_ins += 1
+                self.playout.held = False
+                self.events.event("barge_in", resumed=True, onset_ms=barge.onset_ms, held_ms=barge.stopped_ms,
+                                  stop_ms=barge.stopped_ms - barge.onset_ms, too_short=True)
+            agent_talking = len(self.playout) > 0 and not self.playout.held
+            if detector.in_turn and agent_talking and last_voiced[0] and (canceller is None or canceller.near_end):
+                # Voiced, and louder than any echo of the agent could be right now: the caller.
+                over_agent_ms += self.cfg.media.frame_ms
+            if bi.enabled and detector.in_turn and self._barge is None and agent_talking and over_agent_ms >= bi.min_speech_ms:
+                self._hold_for_barge_in(detector, (index + 1) * self.cfg.media.frame_ms)
             for ev in events:
                 if isinstance(ev, SpeechStarted):
                     self.log.debug("speech started at %d ms", ev.at_ms)
+                    over_agent_ms = 0
+                    started_over_agent = agent_talking
                 elif isinstance(ev, Growing):
                     self._offer_spec_job(ev)
                 elif isinstance(ev, Paused):
                     self._offer_spec_job(ev)
+                elif isinstance(ev, TurnEnded) and started_over_agent and agent_talking and (
+                    self._barge is None or self._barge.start_ms != ev.start_ms
+                ):
+                    # Began and ended while the agent talked, and never sounded like more than
+                    # its echo: answering it would be the agent answering itself. (A caller who
+                    # starts before the agent has finished is heard once it has.)
+                    self.events.event("echo_turn_ignored", voiced_ms=ev.voiced_ms)
                 elif isinstance(ev, TurnEnded):
                     # The decision frame arrived before the audio still queued behind it.
                     decided_at = time.perf_counter() - len(self.inbound) / self.rate
@@ -293,6 +377,91 @@ class CallPipeline:
                         self._drain(self._turns)
                         self._turns.put_nowait(item)
                         self.events.error("pipeline.turn_dropped")
+
+    def _reference_for(self, position: int, silence: np.ndarray) -> np.ndarray:
+        """What the agent played in the bridge tick that delivered caller sample ``position``.
+
+        Both callbacks run once per tick, so the tapped and the received streams differ by a
+        constant number of samples; the reference must never run late (the echo canceller
+        cannot remove an echo that arrives before its reference), nor far ahead.
+        """
+        n = self.frame_samples
+        lag = self.reference.written - self.inbound.written
+        lag = round(lag / n) * n
+        if self._ref_lag is None or abs(lag - self._ref_lag) >= 2 * n:
+            self._ref_lag = lag  # a callback stalled once: re-align rather than drift
+        want = position + self._ref_lag
+        behind = want - self.reference.read
+        if behind > 0:
+            self.reference.skip(behind)
+        elif behind < 0:
+            return silence  # the tap has not reached this tick yet
+        frame = self.reference.read_exact(n, timeout=0)
+        return silence if frame is None else frame
+
+    def _hold_for_barge_in(self, detector: TurnDetector, now_ms: int) -> None:
+        """Stop what the caller hears at the next frame and the model between tokens; whether the
+        reply is dropped or resumed waits for this turn's transcript."""
+        self.playout.held = True
+        self._reply_cancel.set()
+        self._barge = BargeIn(detector.start_ms, detector.start_ms, now_ms, self.playout.played, time.perf_counter())
+        self.barge_ins += 1
+        self.log.info("barge-in: caller spoke over the agent; playout held")
+
+    def _heard(self, played: int) -> tuple[str, bool]:
+        """The words of the current reply the caller heard by ``played`` samples, and whether
+        some were left unheard. Words are placed within a clip by their share of its letters."""
+        with self._clips_lock:
+            clips = list(self._clips)
+        words: list[str] = []
+        cut = False
+        for clip in clips:
+            if played >= clip.start + clip.samples:
+                words.append(clip.text)
+                continue
+            cut = True
+            if played <= clip.start:
+                break
+            parts = clip.text.split()
+            total = sum(len(w) for w in parts) or 1
+            at, spent = (played - clip.start) / clip.samples, 0
+            for w in parts:
+                spent += len(w)
+                if spent / total > at:
+                    break
+                words.append(w)
+            break
+        return " ".join(words), cut
+
+    def _resolve_barge_in(self, tl: TurnTimeline, tr: Transcript | None) -> bool:
+        """After the interrupting turn is transcribed: resume the held reply if it held no words,
+        else drop it and keep only what was heard. Returns True if the turn is done with."""
+        barge, self._barge = self._barge, None
+        assert barge is not None
+        said = (tr.text if tr is not None else "").lower().strip(" .,!?")
+        noise = tr is None or not tr.text or reliability(tr) in ("empty", "hallucination", "no_speech")
+        backchannel = bool(said) and all(w.strip(".,!?-") in BACKCHANNEL for w in said.split())
+        fields = {
+            "turn": tl.turn, "onset_ms": barge.onset_ms, "held_ms": barge.stopped_ms,
+            "stop_ms": barge.stopped_ms - barge.onset_ms,
+        }
+        if (noise or backchannel) and self.cfg.barge_in.resume_after_noise:
+            self.false_barge_ins += 1
+            self.playout.held = False
+            self.events.event("barge_in", resumed=True, **fields)
+            tl.source = "noise"
+            return True
+        self._epoch += 1
+        self.playout.clear()
+        self.playout.held = False
+        heard, cut = self._heard(barge.played)
+        with self._clips_lock:
+            queued_words = sum(len(c.text.split()) for c in self._clips)
+            self._clips.clear()
+        self.dialog.cut_last_reply(heard)
+        self.events.event("barge_in", resumed=False, heard_words=len(heard.split()), reply_words=queued_words,
+                          cut=cut, **fields)
+        return False
 
     def _offer_spec_job(self, job: Growing | Paused) -> None:
         """The newest audio wins: an older partial or pause is stale once the caller goes on."""
@@ -359,7 +528,7 @@ class CallPipeline:
         """Say a whole, known reply. Fixed phrases come from the synthesis cache."""
         tl.agent_text.append(text)
         audio = self.engines.tts.cached(text) if cache else None
-        self._say(Say(text, audio, timeline=tl, **kw))
+        self._say(Say(text, audio, timeline=tl, epoch=self._epoch, **kw))
         if not kw.get("hang_up_after"):
             self._say(TurnDone(tl))
 
@@ -471,6 +640,11 @@ class CallPipeline:
             self._fail("stt.decode_failed")
             return False  # unknown content: not kept
         tl.transcript_at = time.perf_counter()
+        if self._barge is not None and self._barge.start_ms == turn.start_ms and self._resolve_barge_in(tl, tr):
+            self.events.turn(tl)
+            return True
+        if not self.stopped.is_set():
+            self._reply_cancel = threading.Event()
         tl.avg_logprob, tl.no_speech_prob, tl.caller_text = tr.avg_logprob, tr.no_speech_prob, tr.text
         tl.compression_ratio, tl.speech_share, tl.stt_context = tr.compression_ratio, tr.speech_share, tr.context
         tl.reliability, tl.decode_ms = reliability(tr), tr.decode_ms
@@ -498,11 +672,14 @@ class CallPipeline:
         try:
             if self.cfg.testing.fail_stage == "llm":
                 raise RuntimeError("injected failure (testing.fail_stage = llm)")
-            for sentence in self.dialog.model_reply(text, tier, self.stopped):
+            cancel = self._reply_cancel
+            if self.cfg.testing.slow_llm_ms:
+                cancel.wait(self.cfg.testing.slow_llm_ms / 1000)  # test-only: a slow first token
+            for sentence in self.dialog.model_reply(text, tier, cancel):
                 if tl.first_token_at is None:
                     tl.first_token_at = time.perf_counter()
                 tl.agent_text.append(sentence)
-                self._say(Say(sentence, timeline=tl))
+                self._say(Say(sentence, timeline=tl, epoch=self._epoch))
         except Exception:
             self.log.exception("reply failed")
             self.events.error("llm.failed", turn=tl.turn)
@@ -517,8 +694,18 @@ class CallPipeline:
             if isinstance(item, TurnDone):
                 self.events.turn(item.timeline)
                 continue
+            if item.epoch < self._epoch:
+                continue  # a reply the caller talked over
+            if item.timeline is not None and item.timeline is not self._voiced_turn:
+                # A new reply: "what was heard" starts over.
+                self._voiced_turn = item.timeline
+                with self._clips_lock:
+                    self._clips.clear()
             clips = [item.audio] if item.audio is not None else self.engines.tts.stream(item.text)
+            first_start, total = None, 0
             for clip in clips:
+                if item.epoch < self._epoch:
+                    break
                 if self.stopped.is_set():
                     return
                 tl = item.timeline
@@ -530,7 +717,13 @@ class CallPipeline:
                     # The bridge clock is the count of caller samples received: the agent's clip
                     # plays on that clock once what is queued ahead of it has played.
                     self.recording.write(1, self.inbound.written + ahead, clip)
+                if first_start is None:
+                    first_start = self.playout.played + len(self.playout)
+                total += len(clip)
                 self.playout.write(clip, stop=self.stopped)
+            if first_start is not None:
+                with self._clips_lock:
+                    self._clips.append(PlayedClip(item.text, first_start, total))
             if item.transfer_to and self._transfer is not None:
                 while not self.stopped.is_set() and not self.playout.wait_empty(0.1):
                     pass

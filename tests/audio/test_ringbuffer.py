@@ -381,3 +381,28 @@ def test_producer_consumer_threads_deliver_every_sample_in_order():
     np.testing.assert_array_equal(out, data)
     assert rb.written == rb.read == total
     assert rb.dropped == 0
+
+
+def test_held_playout_hands_out_silence_and_keeps_its_place():
+    rb = RingBuffer(100)
+    rb.write(np.arange(1, 41, dtype=np.int16))
+    out = np.empty(10, np.int16)
+    assert rb.read_into(out) == 10 and out[0] == 1
+    rb.held = True
+    assert rb.read_into(out) == 0 and not out.any()
+    assert len(rb) == 30
+    rb.held = False
+    assert rb.read_into(out) == 10 and out[0] == 11
+    assert rb.played == 20
+
+
+def test_tap_receives_every_frame_handed_out_silence_included():
+    rb, tap = RingBuffer(100), RingBuffer(100)
+    rb.tap = tap
+    rb.write(np.full(15, 7, np.int16))
+    out = np.empty(10, np.int16)
+    rb.read_into(out)
+    rb.read_into(out)  # 5 samples, then silence
+    got = tap.read_exact(20, timeout=0)
+    assert got is not None
+    assert list(got[:15]) == [7] * 15 and not got[15:].any()

@@ -29,6 +29,8 @@ from voicebox.listening.endpointing import judge
         ("So, yeah,", "unfinished"),
         ("Can I come in on Monday? No wait.", "unfinished"),  # a self-repair is coming
         ("Actually,", "unfinished"),
+        ("Hi.", "unfinished"),  # the corpus hours_saturday: "Hi, [pause] what time do you open…"
+        ("Hello, good morning.", "unfinished"),
         ("okay", "unknown"),
         ("Yes.", "complete"),  # an answer to our question: no reason to wait
         ("Hello?", "complete"),

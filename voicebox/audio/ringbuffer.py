@@ -30,6 +30,13 @@ class RingBuffer:
         self.written = 0
         self.read = 0
         self.dropped = 0  # samples lost to overwrite or clear()
+        self.played = 0  # samples handed out by read_into (not counting silence or clear())
+        # While held, read_into hands out silence and keeps what is queued: a reply paused on a
+        # possible barge-in resumes from the same sample if it was only a cough.
+        self.held = False
+        # Every frame read_into hands out (silence included) is copied here: the echo canceller's
+        # reference, frame-aligned with the caller audio of the same bridge tick.
+        self.tap: RingBuffer | None = None
 
     @property
     def capacity(self) -> int:
@@ -97,7 +104,7 @@ class RingBuffer:
         """Non-blocking: copy up to ``len(out)`` samples into ``out``; zero-fill the rest."""
         n = len(out)
         with self._cond:
-            take = min(n, self._len)
+            take = 0 if self.held else min(n, self._len)
             first = min(take, self._cap - self._start)
             out[:first] = self._buf[self._start : self._start + first]
             if take > first:
@@ -105,10 +112,13 @@ class RingBuffer:
             self._start = (self._start + take) % self._cap
             self._len -= take
             self.read += take
+            self.played += take
             if take < n:
                 out[take:] = 0
             if take:
                 self._cond.notify_all()
+            if self.tap is not None:
+                self.tap.write_overwrite(out)
         return take
 
     def read_exact(self, n: int, timeout: float) -> np.ndarray | None:
@@ -126,6 +136,18 @@ class RingBuffer:
             self.read += n
             self._cond.notify_all()
             return out
+
+    def skip(self, n: int) -> int:
+        """Drop up to ``n`` of the oldest samples (a reader catching up); returns how many."""
+        with self._cond:
+            n = max(0, min(n, self._len))
+            self._start = (self._start + n) % self._cap
+            self._len -= n
+            self.read += n
+            self.dropped += n
+            if n:
+                self._cond.notify_all()
+            return n
 
     def clear(self) -> int:
         """Drop everything queued (barge-in, hang-up); returns how many samples were dropped."""

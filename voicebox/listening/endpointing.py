@@ -29,8 +29,11 @@ NUMBER_CUES = frozenset("number card phone code zip is".split())
 LIGHT = frozenset(
     "i i'm im i'd i'll we we're you it this that them there here me my a an the to for of on in at "
     "looking look like want wanted need needed would could can get have make see ask wondering was "
-    "just so um uh well".split()
+    "just so um uh well "
+    # A greeting alone: "Hi," is how a question starts, not the whole of it.
+    "hi hello hey hiya good morning afternoon evening".split()
 )
+GREETINGS = frozenset("hi hello hey hiya good morning afternoon evening there anyone anybody is".split())
 _WORD = re.compile(r"[a-z0-9']+")
 _NUMBER_WORDS = frozenset("zero oh one two three four five six seven eight nine ten".split())
 
@@ -71,6 +74,8 @@ def judge(text: str) -> Judgement:
         return "unfinished"  # "Monday, no wait," — the correction is still to come
     if _reading_a_number(words):
         return "unfinished"
+    if stripped.endswith("?") and all(w in GREETINGS for w in words):
+        return "complete"  # "Hello?": checking the line is there, and waiting for an answer
     if len(words) <= 5 and all(w in LIGHT for w in words):
         return "unfinished"
     if stripped[-1] in ".?!":

@@ -94,6 +94,11 @@ class TurnDetector:
         return self._last_voiced_ms
 
     @property
+    def voiced_ms(self) -> int:
+        """Voiced audio in the current turn so far."""
+        return self._voiced_ms
+
+    @property
     def start_ms(self) -> int:
         """Media time the current (or last) turn started: identifies it."""
         return self._start_ms

@@ -59,13 +59,20 @@ class Recorder(pj.AudioMediaPort):
 
 
 class Player(pj.AudioMediaPort):
-    """Sends queued audio, then silence; counts frames so plays are timed in media time."""
+    """Sends queued audio, then silence; counts frames so plays are timed in media time.
 
-    def __init__(self) -> None:
+    With ``echo_from``, it also sends back what the agent said ``echo_delay_ms`` ago at
+    ``echo_db``: a line with echo, for testing that the agent is not interrupted by its own voice.
+    """
+
+    def __init__(self, echo_from: Recorder | None = None, echo_db: float = -10.0, echo_delay_ms: int = 60) -> None:
         super().__init__()
         self.audio = np.zeros(0, dtype=np.int16)
         self.pos = 0
         self.silence = bytes(FRAME * 2)
+        self.echo_from = echo_from
+        self.echo_gain = 10 ** (echo_db / 20)
+        self.echo_frames = max(1, echo_delay_ms // FRAME_MS)
 
     def play(self, samples: np.ndarray) -> None:
         self.audio = samples.astype(np.int16)
@@ -82,6 +89,11 @@ class Player(pj.AudioMediaPort):
             data = chunk.tobytes().ljust(FRAME * 2, b"\0")
         else:
             data = self.silence
+        heard = self.echo_from.frames if self.echo_from is not None else None
+        if heard and len(heard) >= self.echo_frames:
+            echo = np.frombuffer(heard[-self.echo_frames], dtype=np.int16).astype(np.float32) * self.echo_gain
+            mixed = np.frombuffer(data, dtype=np.int16).astype(np.float32) + echo
+            data = np.clip(mixed, -32768, 32767).astype(np.int16).tobytes()
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.buf = pj.ByteVector(data)
         frame.size = FRAME * 2
@@ -97,6 +109,9 @@ class TurnResult:
     play_end_ms: float = 0.0
     reply_onset_ms: float | None = None
     reply_end_ms: float | None = None
+    barge_after_ms: int | None = None  # played this long after the agent started talking
+    speech_onset_ms: float | None = None  # when our speech (not the WAV's lead-in) began
+    agent_stopped_ms: float | None = None  # the agent fell silent after that (barge-in turns)
 
 
 @dataclass
@@ -115,6 +130,8 @@ class CallResult:
     turns: list[TurnResult] = field(default_factory=list)
     transfer_to: str = ""  # the REFER's target, if the agent transferred us
     transfer_answered: bool = False  # the call to that target was answered
+    srtp: bool = False  # the audio stream ran over RTP/SAVP (SRTP)
+    jitter_buffer_ms: float | None = None  # our receive jitter buffer's average delay (pjmedia stats)
     error: str = ""
 
 
@@ -156,7 +173,11 @@ class CallerCall(pj.Call):
 class Caller:
     """One pjsua2 endpoint on loopback placing one scripted call."""
 
-    def __init__(self, host: str = "127.0.0.1", codec: str = "PCMU", rtp_port: int = 46000) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", codec: str = "PCMU", rtp_port: int = 46000,
+        transport: str = "udp", srtp: str = "off", jitter_buffer_ms: int | None = None,
+        echo_db: float | None = None, echo_delay_ms: int = 60,
+    ) -> None:
         self.ep = pj.Endpoint()
         self.ep.libCreate()
         cfg = pj.EpConfig()
@@ -170,6 +191,12 @@ class Caller:
         cfg.medConfig.audioFramePtime = FRAME_MS
         cfg.medConfig.noVad = True
         cfg.medConfig.ecTailLen = 0
+        if jitter_buffer_ms is not None:
+            # pjmedia's defaults prefetch for a WAN (~100 ms and more on loopback); a benchmark on
+            # one machine wants a small, fixed buffer so the caller's timing is the agent's.
+            cfg.medConfig.jbInit = cfg.medConfig.jbMinPre = jitter_buffer_ms
+            cfg.medConfig.jbMaxPre = jitter_buffer_ms
+            cfg.medConfig.jbMax = max(4 * jitter_buffer_ms, 100)
         self.ep.libInit(cfg)
         self.ep.audDevManager().setNullDev()
         for info in self.ep.codecEnum2():
@@ -184,6 +211,13 @@ class Caller:
         tc.boundAddress = host
         tc.publicAddress = host
         self.ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+        # The URI's ;transport= picks the one used; TCP and TLS just have to exist.
+        if transport == "tcp":
+            self.ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc)
+        elif transport == "tls":
+            tc.tlsConfig.method = pj.PJSIP_SSLV23_METHOD
+            tc.tlsConfig.verifyServer = False  # tests use a self-signed certificate
+            self.ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tc)
         self.ep.libStart()
         ac = pj.AccountConfig()
         ac.idUri = f"sip:caller@{host}"
@@ -192,9 +226,14 @@ class Caller:
         mt.portRange = 200
         mt.boundAddress = host
         mt.publicAddress = host
+        srtp_use = {"off": pj.PJMEDIA_SRTP_DISABLED, "optional": pj.PJMEDIA_SRTP_OPTIONAL,
+                    "mandatory": pj.PJMEDIA_SRTP_MANDATORY}
+        ac.mediaConfig.srtpUse = srtp_use[srtp]  # mandatory: the offer is RTP/SAVP with SDES keys
+        ac.mediaConfig.srtpSecureSignaling = 0
         self.acc = pj.Account()
         self.acc.create(ac, True)
         self.codec = codec
+        self.echo_db, self.echo_delay_ms = echo_db, echo_delay_ms
 
     def pump(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -215,7 +254,8 @@ class Caller:
     ) -> CallResult:
         res = CallResult(uri, self.codec)
         call = CallerCall(self.acc)
-        rec, player = Recorder(), Player()
+        rec = Recorder()
+        player = Player(rec if self.echo_db is not None else None, self.echo_db or 0.0, self.echo_delay_ms)
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE_HZ, 1, FRAME_MS * 1000, 16)
         rec.createPort("rec", fmt)
@@ -242,7 +282,9 @@ class Caller:
                 aud = call.getAudioMedia(mi.index)
                 aud.startTransmit(rec)
                 player.startTransmit(aud)
-                res.codec = call.getStreamInfo(mi.index).codecName
+                si = call.getStreamInfo(mi.index)
+                res.codec = si.codecName
+                res.srtp = bool(si.proto & pj.PJMEDIA_TP_PROFILE_SRTP)
                 break
         t0 = time.monotonic()
         frame_base = len(rec.frames)  # media time: frames since the answer
@@ -250,8 +292,10 @@ class Caller:
         def ms_of(index: int) -> float:
             return (index - frame_base) * FRAME_MS
 
-        def wait_reply(start_index: int, timeout_s: float) -> tuple[float | None, float | None]:
-            """Media times of the agent's next speech onset and end (after quiet_ms of silence)."""
+        def wait_reply(start_index: int, timeout_s: float, onset_only: bool = False) -> tuple[float | None, float | None]:
+            """Media times of the agent's next speech onset and end (after quiet_ms of silence).
+
+            ``onset_only``: return at the onset (the next turn will talk over this reply)."""
             end = time.monotonic() + timeout_s
             onset = None
             while time.monotonic() < end and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
@@ -261,30 +305,47 @@ class Caller:
                         i for i in range(start_index, len(rec.frames))
                         if _rms(rec.frames[i]) > VOICE_RMS
                     )
+                    if onset_only:
+                        return ms_of(onset), None
                 if onset is not None and (len(rec.frames) - 1 - rec.last_voiced_index) * FRAME_MS >= quiet_ms:
                     return ms_of(onset), ms_of(rec.last_voiced_index + 1)
             if onset is not None:
                 return ms_of(onset), ms_of(rec.last_voiced_index + 1)
             return None, None
 
-        res.greeting_onset_ms, res.greeting_end_ms = wait_reply(frame_base, reply_timeout_s)
+        over_greeting = bool(wavs) and _barge_spec(wavs[0])[1] is not None and not dtmf
+        res.greeting_onset_ms, res.greeting_end_ms = wait_reply(frame_base, reply_timeout_s, over_greeting)
         if dtmf and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             call.dialDtmf(dtmf)  # RFC 4733 telephone-events by default
             turn = TurnResult(f"dtmf:{len(dtmf)} keys", ms_of(len(rec.frames)), ms_of(len(rec.frames)))
             turn.reply_onset_ms, turn.reply_end_ms = wait_reply(len(rec.frames), reply_timeout_s)
             res.turns.append(turn)
-        for wav in wavs:
+        last_onset = res.greeting_onset_ms
+        barging = [_barge_spec(w)[1] is not None for w in wavs] + [False]
+        for n, item in enumerate(wavs):
             if call.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 break
+            wav, barge_after = _barge_spec(item)
             samples, _ = read_wav(wav, RATE_HZ)
-            turn = TurnResult(str(wav))
+            turn = TurnResult(str(wav), barge_after_ms=barge_after)
+            if barge_after is not None and res.turns and res.turns[-1].reply_onset_ms is not None:
+                last_onset = res.turns[-1].reply_onset_ms
+            if barge_after is not None and last_onset is not None:
+                # Talk over the agent: start barge_after ms into its reply, not after it.
+                while ms_of(len(rec.frames)) < last_onset + barge_after and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                    self.ep.libHandleEvents(5)
             start_index = len(rec.frames)
             player.play(samples)
             turn.play_start_ms = ms_of(start_index)
             while player.busy and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.ep.libHandleEvents(10)
             turn.play_end_ms = turn.play_start_ms + len(samples) * 1000 / RATE_HZ
-            turn.reply_onset_ms, turn.reply_end_ms = wait_reply(len(rec.frames), reply_timeout_s)
+            turn.speech_onset_ms = turn.play_start_ms + _speech_onset_ms(samples)
+            turn.reply_onset_ms, turn.reply_end_ms = wait_reply(len(rec.frames), reply_timeout_s, barging[n + 1])
+            if barge_after is not None:
+                onset_index = frame_base + int(turn.speech_onset_ms // FRAME_MS)
+                stop = _silence_start(rec.frames, onset_index, BARGE_SILENCE_MS // FRAME_MS)
+                turn.agent_stopped_ms = None if stop is None else ms_of(stop)
             res.turns.append(turn)
         if wait_hangup_s > 0:
             end = time.monotonic() + wait_hangup_s
@@ -303,6 +364,7 @@ class Caller:
                 self.pump(0.5)
                 call.transferred.hangup(pj.CallOpParam(True))
                 self.pump(1)
+        res.jitter_buffer_ms = _jitter_buffer_ms(call)
         if call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             if hang_up:
                 res.disconnected_by = "caller"
@@ -329,6 +391,54 @@ class Caller:
         self.ep.libDestroy()
 
 
+def _jitter_buffer_ms(call: pj.Call) -> float | None:
+    """Average delay of the call's receive jitter buffer so far (None once the media is gone)."""
+    try:
+        ci = call.getInfo()  # kept: its media vector dies with it (SWIG), garbage if iterated unowned
+        for mi in ci.media:
+            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                stat = call.getStreamStat(mi.index)
+                return float(stat.jbuf.avgDelayMsec)
+    except pj.Error:
+        pass
+    return None
+
+
+BARGE_SILENCE_MS = 300  # longer than the pauses between the agent's sentences
+
+
+def _barge_spec(item: Path) -> tuple[Path, int | None]:
+    """``turn.wav@900``: play this turn 900 ms into the agent's reply (talking over it)."""
+    name = str(item)
+    if "@" in name:
+        path, _, ms = name.rpartition("@")
+        if ms.isdigit():
+            return Path(path), int(ms)
+    return item, None
+
+
+def _speech_onset_ms(samples: np.ndarray) -> float:
+    """Where the WAV's speech begins: its first 20 ms frame louder than VOICE_RMS."""
+    for i in range(0, len(samples) - FRAME + 1, FRAME):
+        x = samples[i : i + FRAME].astype(np.float32)
+        if float(np.sqrt(np.mean(x * x))) > VOICE_RMS:
+            return i * 1000 / RATE_HZ
+    return 0.0
+
+
+def _silence_start(frames: list[bytes], start: int, run: int) -> int | None:
+    """The first frame at or after ``start`` that begins ``run`` frames of agent silence."""
+    quiet = 0
+    for i in range(max(0, start), len(frames)):
+        if _rms(frames[i]) <= VOICE_RMS:
+            quiet += 1
+            if quiet >= run:
+                return i - run + 1
+        else:
+            quiet = 0
+    return None
+
+
 def _rms(frame: bytes) -> float:
     x = np.frombuffer(frame, dtype=np.int16).astype(np.float32)
     return float(np.sqrt(np.mean(x * x))) if x.size else 0.0
@@ -338,7 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("uri")
     p.add_argument("--codec", default="PCMU")
-    p.add_argument("--play", action="append", default=[], type=Path, help="caller turn WAV (repeatable)")
+    p.add_argument("--play", action="append", default=[], type=Path,
+                   help="caller turn WAV (repeatable); WAV@MS plays it MS ms into the agent's reply")
     p.add_argument("--record", type=Path, help="write what the caller heard to this WAV")
     p.add_argument("--json", type=Path, help="write the result here (else stdout)")
     p.add_argument("--quiet-ms", type=int, default=2000, help="silence that ends an agent reply")
@@ -347,8 +458,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dtmf", default="", help="keys to press (RFC 4733) after the greeting")
     p.add_argument("--rtp-port", type=int, default=46000)
     p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--transport", default="udp", choices=["udp", "tcp", "tls"],
+                   help="also open this transport (the URI's ;transport= chooses)")
+    p.add_argument("--srtp", default="off", choices=["off", "optional", "mandatory"])
+    p.add_argument("--jitter-buffer-ms", type=int, default=None,
+                   help="fixed receive jitter buffer (default: pjmedia's adaptive one)")
+    p.add_argument("--echo-db", type=float, default=None,
+                   help="send the agent's own audio back at this level (e.g. -10): a line with echo")
+    p.add_argument("--echo-delay-ms", type=int, default=60)
     args = p.parse_args(argv)
-    caller = Caller(args.host, args.codec, args.rtp_port)
+    caller = Caller(args.host, args.codec, args.rtp_port, args.transport, args.srtp, args.jitter_buffer_ms,
+                    args.echo_db, args.echo_delay_ms)
     try:
         res = caller.run(
             args.uri, args.play, args.record, args.quiet_ms,

@@ -29,7 +29,13 @@ from voicebox.records.content import ContentPolicy
 from voicebox.records.recording import CallRecording, recording_path
 from voicebox.records.store import RecordStore
 from voicebox.telemetry.metrics import Metrics
+from voicebox.telephony.admission import Admission
+from voicebox.telephony.digest import DigestAuth
+from voicebox.telephony.drain import Drain
 from voicebox.telephony.media_port import BridgePort, make_format
+from voicebox.telephony.registration import Registration
+from voicebox.telephony.sip_guard import SipGuard
+from voicebox.telephony.transports import configure_account_media, create_transports
 
 log = logging.getLogger("voicebox.sip")
 
@@ -133,8 +139,12 @@ class SipServer:
         self._free_ports: list[BridgePort] = []
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
+        self.drain = Drain(cfg.sip.drain_timeout_s)
+        self.registration: Registration | None = None
         self.total_calls = 0
         self.rejected_calls = 0
+        self.admission = Admission(cfg.sip)
+        self.guard: SipGuard | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -166,27 +176,24 @@ class SipServer:
             ep.codecSetPriority(info.codecId, 0)
         for rank, name in enumerate(sip.codecs):
             ep.codecSetPriority(CODEC_IDS[name], 255 - rank)
-        tc = pj.TransportConfig()
-        tc.port = sip.port
-        tc.boundAddress = sip.host
-        tc.publicAddress = sip.host
-        ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
-        if sip.tcp:
-            ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc)
+        transports = create_transports(ep, sip)
         ep.libStart()
+        self._install_guard()
         ac = pj.AccountConfig()
         ac.idUri = f"sip:{sip.user}@{sip.host}:{sip.port}"
-        mt = ac.mediaConfig.transportConfig
-        mt.port = sip.rtp_port
-        mt.portRange = sip.rtp_port_range
-        mt.boundAddress = sip.host
-        mt.publicAddress = sip.host
+        ac.callConfig.timerUse = pj.PJSUA_SIP_TIMER_OPTIONAL  # RFC 4028: honoured when the caller asks
+        ac.callConfig.timerSessExpiresSec = sip.session_expires_s
+        ac.callConfig.timerMinSESec = sip.session_min_expires_s
+        configure_account_media(ac, sip)
         self.account = AgentAccount(self)
         self.account.create(ac, True)
         self.ep = ep
+        if sip.registration is not None:
+            self.registration = Registration(sip.registration, sip, self.on_incoming)
+            self.registration.start()
         log.info(
-            "listening on sip:%s@%s:%d (udp%s), codecs %s, max %d calls",
-            sip.user, sip.host, sip.port, "+tcp" if sip.tcp else "", ",".join(sip.codecs), sip.max_calls,
+            "listening on sip:%s@%s:%d (%s), codecs %s, srtp %s, max %d calls",
+            sip.user, sip.host, sip.port, "+".join(transports), ",".join(sip.codecs), sip.srtp, sip.max_calls,
         )
 
     def run(self) -> None:
@@ -202,12 +209,36 @@ class SipServer:
             if now >= next_check:
                 next_check = now + HOUSEKEEPING_S
                 self._housekeeping(now)
+                if self.registration is not None:
+                    self.registration.tick(now)
+                if self.drain.requested and not self.drain.active:
+                    self._begin_drain(now)
+                if self.drain.finished(self.calls_in_progress(), now):
+                    self._stop.set()
             if self._stop.is_set():
                 break
         self._shutdown()
 
     def stop(self) -> None:
         self._stop.set()
+
+    def request_drain(self) -> None:
+        """SIGTERM: refuse new calls, finish those in progress, then stop (a second one stops now)."""
+        if self.drain.requested:
+            self.stop()
+        self.drain.request()
+
+    def calls_in_progress(self) -> int:
+        return sum(1 for s in self.slots.values() if not s.ending)
+
+    def _begin_drain(self, now: float) -> None:
+        self.drain.begin(now)
+        assert self.ep is not None
+        self.ep.libStopWorkerThreads()  # see voicebox/telephony/drain.py: new INVITE/OPTIONS get 480
+        if self.registration is not None:
+            self.registration.unregister()
+        log.info("draining: new calls refused, %d in progress, waiting up to %.0f s",
+                 self.calls_in_progress(), self.drain.timeout_s)
 
     def submit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the SIP thread (the only thread that may call pjsua2)."""
@@ -241,6 +272,8 @@ class SipServer:
         self._free_ports.clear()
         self._all_ports.clear()
         self.account = None
+        if self.registration is not None:
+            self.registration.close()
         # pjsua2 asserts if a Call or Account is freed after libDestroy: free them all now,
         # including any a printed traceback still holds.
         for name in ("last_type", "last_value", "last_traceback", "last_exc"):
@@ -257,16 +290,17 @@ class SipServer:
         call_id = ci.callIdString
         src = prm.rdata.srcAddress
         active = sum(1 for s in self.slots.values() if not s.ending)
-        if active >= self.cfg.sip.max_calls:
+        decision = self.admission.decide(active)
+        if not decision.admit:
             self.rejected_calls += 1
             op = pj.CallOpParam()
             op.statusCode = self.cfg.sip.busy_status
             if op.statusCode == 503:
                 op.txOption.headers.append(_header("Retry-After", str(self.cfg.sip.retry_after_s)))
-            call.log.info("call rejected status=%d reason=capacity active=%d sip_call_id=%s",
-                          op.statusCode, active, call_id)
+            call.log.info("call rejected status=%d reason=%s active=%d load=%s sip_call_id=%s",
+                          op.statusCode, decision.reason, active, self.admission.load_hint(), call_id)
             if self.metrics is not None:
-                self.metrics.calls_rejected.labels("capacity").inc()
+                self.metrics.calls_rejected.labels(decision.reason).inc()
             # Registered before answering: DISCONNECTED can fire inside answer() itself, and
             # pjsua needs the Python object alive until then.
             self.slots[ci.id] = CallSlot(call.session, call, ending=True)
@@ -439,8 +473,17 @@ class SipServer:
                 self._draining.append(slot.pipeline)
         self._graveyard.clear()
 
+    def _install_guard(self) -> None:
+        sip = self.cfg.sip
+        auth = DigestAuth(sip.auth_user, sip.auth_password, sip.auth_realm, sip.auth_nonce_lifetime_s) \
+            if sip.auth_user else None
+        self.guard = SipGuard(self.admission, auth, lambda: not self.drain.active, sip.retry_after_s)
+        self.guard.install()
+
     def _housekeeping(self, now: float) -> None:
         self._draining = [p for p in self._draining if p.alive()]
+        self.admission.cpu.sample(now)
+        self.admission.active_calls = self.calls_in_progress()
         sip = self.cfg.sip
         for slot in list(self.slots.values()):
             if slot.ending:

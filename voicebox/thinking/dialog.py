@@ -298,6 +298,16 @@ class Dialog:
         if tail and count < MAX_SENTENCES:
             yield verdict(tail, since)
 
+    def cut_last_reply(self, heard: str) -> None:
+        """The caller talked over the last reply: keep only the words they heard, marked as cut.
+
+        The model must not believe it said what the caller never heard ("as I said, ...").
+        """
+        for entry in reversed(self.history):
+            if entry["role"] == "assistant":
+                entry["content"] = f"{heard} [interrupted]" if heard else "[interrupted before speaking]"
+                return
+
     def remember(self, caller_text: str, agent_text: str) -> None:
         self.history += [
             {"role": "user", "content": caller_text},

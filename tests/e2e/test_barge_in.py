@@ -1,0 +1,59 @@
+"""Barge-in over SIP: the caller talks over the agent, on a clean line and on one with echo.
+
+Not here yet: a line that returns only the agent's own echo (no caller speech) still causes
+false barge-ins whenever an adaptive jitter buffer at either end changes the echo delay and the
+canceller has to re-converge (measured; see the issue notes)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.e2e.conftest import CORPUS, call
+
+pytestmark = pytest.mark.e2e
+WAV = CORPUS / "wav"
+
+
+def _events(server, sip_call_id: str, kind: str, timeout_s: float = 10) -> list[dict]:
+    """The call's records of one kind, found by its SIP Call-ID (written by a writer thread)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for path in (server.data_dir / "calls").glob("*/*.jsonl"):
+            events = [json.loads(line) for line in path.read_text().splitlines()]
+            if events and events[0].get("sip_call_id") == sip_call_id and events[-1]["event"] == "call_end":
+                return [e for e in events if e["event"] == kind]
+        if time.monotonic() > deadline:
+            return []
+        time.sleep(0.2)
+
+
+def test_caller_talking_over_the_agent_stops_it_and_gets_an_answer(agent_server, tmp_path, transcribe):
+    # The corpus barge_in scenario: the second turn starts 900 ms into the agent's first reply.
+    res = call(agent_server.uri, "PCMU", [WAV / "barge_in_0.wav", f"{WAV / 'barge_in_1.wav'}@900"], tmp_path)
+    first, second = res["turns"]
+    assert first["reply_onset_ms"] is not None, res
+    assert second["agent_stopped_ms"] is not None, res
+    stop_ms = second["agent_stopped_ms"] - second["speech_onset_ms"]
+    # The issue's bound is 300 ms; a loaded CI box gets slack here, the benchmark reports the
+    # tight median and p95.
+    assert 0 <= stop_ms < 800, (stop_ms, res)
+    heard = transcribe(res["recording"])
+    assert "250" in heard or "two hundred" in heard, heard  # the new question is answered
+    barges = _events(agent_server, res["sip_call_id"], "barge_in")
+    assert barges and barges[0]["resumed"] is False, barges
+    # Only what the caller heard of the first reply stays in the conversation.
+    assert barges[0]["cut"] is True and barges[0]["heard_words"] < barges[0]["reply_words"], barges
+
+
+def test_echo_with_speech_mixed_in_does_interrupt(agent_server, tmp_path):
+    res = call(
+        agent_server.uri, "PCMU", [WAV / "barge_in_0.wav", f"{WAV / 'barge_in_1.wav'}@900"], tmp_path,
+        echo_db=-10, echo_delay_ms=60,
+    )
+    second = res["turns"][1]
+    assert second["agent_stopped_ms"] is not None and second["agent_stopped_ms"] - second["speech_onset_ms"] < 800, res
+    barges = _events(agent_server, res["sip_call_id"], "barge_in")
+    assert barges and barges[0]["resumed"] is False, barges
