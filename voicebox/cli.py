@@ -17,8 +17,10 @@ def _serve(args: argparse.Namespace) -> int:
     from voicebox.agent import load_agent
     from voicebox.engines import load_engines
     from voicebox.logs import setup_logging
+    from voicebox.memory import cap_malloc_arenas
     from voicebox.model_store import ModelError
 
+    cap_malloc_arenas()  # before any thread starts: keeps RSS flat over many calls (voicebox/memory.py)
     overrides = {}
     if args.sip_port is not None:
         overrides["sip.port"] = args.sip_port

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from voicebox.agent import AgentConfig
 from voicebox.config import Config
 from voicebox.listening.transcriber import Transcriber
 from voicebox.model_store import resolve
+from voicebox.scheduling import DeadlineGate, StageTimings
+from voicebox.speaking.fillers import FillerPolicy
 from voicebox.speaking.synthesizer import Synthesizer
 from voicebox.thinking.dialog import system_prompt
 from voicebox.thinking.intent_router import IntentRouter
@@ -26,6 +28,19 @@ class Engines:
     tts: Synthesizer
     router: IntentRouter
     large: ChatModel | None = None
+    # Shared across calls: each model worker serves jobs in deadline order, and the stages'
+    # recent durations predict when a reply's first audio will be ready.
+    llm_gate: DeadlineGate = field(default_factory=lambda: DeadlineGate("llm"))
+    tts_gate: DeadlineGate = field(default_factory=lambda: DeadlineGate("tts"))
+    timings: StageTimings = field(default_factory=lambda: StageTimings(defaults_ms=DEFAULT_STAGE_MS))
+    fillers: FillerPolicy = field(default_factory=FillerPolicy)
+
+    def gates(self) -> dict[str, DeadlineGate]:
+        return {"stt": self.stt.gate, "llm": self.llm_gate, "tts": self.tts_gate}
+
+
+# Until a stage has been timed on this machine (2 cores, the default models).
+DEFAULT_STAGE_MS = {"final": 150.0, "partial": 120.0, "first_sentence": 600.0, "synth": 250.0}
 
 
 def load_large(agent: AgentConfig, cfg: Config) -> ChatModel | None:
@@ -48,7 +63,8 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
     warm = lm.warm_up([{"role": "system", "content": system_prompt(agent)}, {"role": "user", "content": "Hi"}])
     t2 = time.perf_counter()
     tts = Synthesizer(resolve(cfg.models.tts, "tts", data_dir), cfg.media.clock_rate_hz)
-    for phrase in (agent.greeting, agent.goodbye, agent.apology, agent.max_call_goodbye):
+    fillers = FillerPolicy()
+    for phrase in (agent.greeting, agent.goodbye, agent.apology, agent.max_call_goodbye, *fillers.phrases):
         tts.cached(phrase)
     t3 = time.perf_counter()
     router = IntentRouter([(i.name, i.examples) for i in agent.intents])
@@ -66,4 +82,4 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
         cfg.models.stt, (t1 - t0) * 1000, cfg.models.llm, (t2 - t1) * 1000, warm * 1000,
         cfg.models.tts, (t3 - t2) * 1000, len(agent.intents), (t4 - t3) * 1000, agent.tiers.large or "-",
     )
-    return Engines(stt, lm, tts, router, large)
+    return Engines(stt, lm, tts, router, large, fillers=fillers)

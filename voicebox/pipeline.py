@@ -35,6 +35,8 @@ from voicebox.listening.transcriber import Transcript, reliability, usable_parti
 from voicebox.listening.turns import Growing, Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.records.recording import CallerTrack, CallRecording
+from voicebox.speaking.fillers import first_audio_deadline, predict_first_audio
+from voicebox.speaking.heard import PlayoutLog
 from voicebox.thinking.dialog import Decision, Dialog
 
 HangUp = Callable[[str, "str | None"], None]  # (reason, error code or None)
@@ -71,13 +73,6 @@ class BargeIn:
     stopped_ms: int  # media time of the frame at which playout was held
     played: int  # playout samples the caller had heard at that moment
     at: float  # perf_counter of the hold
-
-
-@dataclass
-class PlayedClip:
-    text: str
-    start: int  # position in the playout's ``played`` count where this clip begins
-    samples: int
 
 
 @dataclass
@@ -137,8 +132,10 @@ class CallPipeline:
         self._ref_lag: int | None = None  # reference.written - inbound.written, in whole frames
         self._reply_cancel = threading.Event()  # set: the reply in progress stops between tokens
         self._barge: BargeIn | None = None
-        self._clips: list[PlayedClip] = []  # the current reply's clips, for "what was heard"
-        self._clips_lock = threading.Lock()
+        self._heard = PlayoutLog()  # the current reply's clips, for "what was heard"
+        # Fillers: the reply whose first audio is awaited, its deadline, and when its model began.
+        self._awaiting: tuple[TurnTimeline, float, float] | None = None
+        self._last_was_filler = False
         self.barge_ins = 0
         self.false_barge_ins = 0
         self._voiced_turn: TurnTimeline | None = None  # the turn whose reply the voice is playing
@@ -277,12 +274,14 @@ class CallPipeline:
             except queue.Empty:
                 return
 
-    def _items(self, q: queue.Queue) -> Iterator:
+    def _items(self, q: queue.Queue, on_idle: Callable[[], None] | None = None, poll_s: float = 0.2) -> Iterator:
         """What arrives on ``q`` until the call stops; polled so a stop is seen within 200 ms."""
         while not self.stopped.is_set():
             try:
-                item = q.get(timeout=0.2)
+                item = q.get(timeout=poll_s)
             except queue.Empty:
+                if on_idle is not None:
+                    on_idle()
                 continue
             if item is _STOP:
                 return
@@ -408,31 +407,6 @@ class CallPipeline:
         self.barge_ins += 1
         self.log.info("barge-in: caller spoke over the agent; playout held")
 
-    def _heard(self, played: int) -> tuple[str, bool]:
-        """The words of the current reply the caller heard by ``played`` samples, and whether
-        some were left unheard. Words are placed within a clip by their share of its letters."""
-        with self._clips_lock:
-            clips = list(self._clips)
-        words: list[str] = []
-        cut = False
-        for clip in clips:
-            if played >= clip.start + clip.samples:
-                words.append(clip.text)
-                continue
-            cut = True
-            if played <= clip.start:
-                break
-            parts = clip.text.split()
-            total = sum(len(w) for w in parts) or 1
-            at, spent = (played - clip.start) / clip.samples, 0
-            for w in parts:
-                spent += len(w)
-                if spent / total > at:
-                    break
-                words.append(w)
-            break
-        return " ".join(words), cut
-
     def _resolve_barge_in(self, tl: TurnTimeline, tr: Transcript | None) -> bool:
         """After the interrupting turn is transcribed: resume the held reply if it held no words,
         else drop it and keep only what was heard. Returns True if the turn is done with."""
@@ -454,10 +428,9 @@ class CallPipeline:
         self._epoch += 1
         self.playout.clear()
         self.playout.held = False
-        heard, cut = self._heard(barge.played)
-        with self._clips_lock:
-            queued_words = sum(len(c.text.split()) for c in self._clips)
-            self._clips.clear()
+        heard, cut = self._heard.heard(barge.played)
+        queued_words = sum(len(c.text.split()) for c in self._heard.clips())
+        self._heard.clear()
         self.dialog.cut_last_reply(heard)
         self.events.event("barge_in", resumed=False, heard_words=len(heard.split()), reply_words=queued_words,
                           cut=cut, **fields)
@@ -573,7 +546,8 @@ class CallPipeline:
             with self._spec_lock:
                 self._spec_busy_for = job.last_voiced_ms
             try:
-                tr = self._final_decode(job.audio, job.voiced_ms)
+                # Wanted by the time the shortest hangover could end the turn.
+                tr = self._final_decode(job.audio, job.voiced_ms, time.perf_counter() + self.cfg.vad.short_hangover_ms / 1000)
             finally:
                 with self._spec_lock:
                     self._spec_busy_for = None
@@ -585,11 +559,14 @@ class CallPipeline:
             hangover, verdict = hangover_ms(tr.text if tr.reliable else None, self.cfg.vad)
             self._hangover_hint = (job.last_voiced_ms, hangover, verdict if tr.reliable else "unreliable")
 
-    def _final_decode(self, audio: np.ndarray, voiced_ms: int) -> Transcript:
+    def _final_decode(self, audio: np.ndarray, voiced_ms: int, deadline: float) -> Transcript:
         heard_ms = max(1.0, len(audio) * 1000 / self.rate)
-        return self.engines.stt.transcribe(
-            audio, self.rate, self.cfg.models.stt_final_context, speech_share=min(1.0, voiced_ms / heard_ms)
+        tr = self.engines.stt.transcribe(
+            audio, self.rate, self.cfg.models.stt_final_context, speech_share=min(1.0, voiced_ms / heard_ms),
+            deadline=deadline,
         )
+        self.engines.timings.record("final", tr.decode_ms)
+        return tr
 
     def _partial_decode(self, job: Growing) -> None:
         """Re-decode the turn so far, if the recognizer has time to spare; never waits for it."""
@@ -605,6 +582,7 @@ class CallPipeline:
             return
         stats["partials"] += 1
         stats["decode_ms"].append(tr.decode_ms)
+        self.engines.timings.record("partial", tr.decode_ms)
         if not usable_partial(tr):
             return  # noise is not a partial: nothing to commit, nothing to judge
         partial = self._agreement.update(tr.text)
@@ -633,7 +611,9 @@ class CallPipeline:
         try:
             if self.cfg.testing.fail_stage == "stt":
                 raise RuntimeError("injected failure (testing.fail_stage = stt)")
-            tr = self._speculative_transcript(turn) or self._final_decode(turn.audio, turn.voiced_ms)
+            tr = self._speculative_transcript(turn) or self._final_decode(
+                turn.audio, turn.voiced_ms, tl.decided_at + self.cfg.budget.transcript_ms / 1000
+            )
         except Exception:
             self.log.exception("transcription failed")
             self.events.error("stt.decode_failed", turn=tl.turn)
@@ -673,13 +653,18 @@ class CallPipeline:
             if self.cfg.testing.fail_stage == "llm":
                 raise RuntimeError("injected failure (testing.fail_stage = llm)")
             cancel = self._reply_cancel
-            if self.cfg.testing.slow_llm_ms:
-                cancel.wait(self.cfg.testing.slow_llm_ms / 1000)  # test-only: a slow first token
-            for sentence in self.dialog.model_reply(text, tier, cancel):
-                if tl.first_token_at is None:
-                    tl.first_token_at = time.perf_counter()
-                tl.agent_text.append(sentence)
-                self._say(Say(sentence, timeline=tl, epoch=self._epoch))
+            budget = self.cfg.budget
+            started = time.perf_counter()
+            self._awaiting = (tl, first_audio_deadline(tl.decided_at, budget), started)
+            with self.engines.llm_gate.job(tl.decided_at + budget.first_token_ms / 1000, "first_sentence"):
+                if self.cfg.testing.slow_llm_ms:
+                    cancel.wait(self.cfg.testing.slow_llm_ms / 1000)  # test-only: a slow first token
+                for sentence in self.dialog.model_reply(text, tier, cancel):
+                    if tl.first_token_at is None:
+                        tl.first_token_at = time.perf_counter()
+                        self.engines.timings.record("first_sentence", (tl.first_token_at - started) * 1000)
+                    tl.agent_text.append(sentence)
+                    self._say(Say(sentence, timeline=tl, epoch=self._epoch))
         except Exception:
             self.log.exception("reply failed")
             self.events.error("llm.failed", turn=tl.turn)
@@ -689,8 +674,51 @@ class CallPipeline:
         self._say(TurnDone(tl))
 
     # -- voice -------------------------------------------------------------------------------
+    def _synthesize(self, item: Say) -> Iterator[np.ndarray]:
+        """Piper, clip by clip, through the shared synthesis slot: a reply's first audio has the
+        turn's first-audio deadline, later clips a looser one, so other calls' first audio goes
+        ahead of this call's second sentence."""
+        budget = self.cfg.budget
+        tl = item.timeline
+        first = tl is not None and tl.first_audio_at is None
+        deadline = (tl.decided_at + budget.first_audio_ms / 1000) if first else time.perf_counter() + 1.0
+        clips = self.engines.tts.stream(item.text)
+        while True:
+            t0 = time.perf_counter()
+            with self.engines.tts_gate.job(deadline, "synth"):
+                clip = next(clips, None)
+            if clip is None:
+                return
+            self.engines.timings.record("synth", (time.perf_counter() - t0) * 1000)
+            yield clip
+            deadline = time.perf_counter() + 1.0
+
+    def _maybe_filler(self) -> None:
+        """Between items: if the awaited reply's first audio is predicted to miss its deadline,
+        play a short filler now (once; never two in a row; never when the reply is nearly ready)."""
+        awaiting = self._awaiting
+        if awaiting is None or len(self.playout) or self.stopped.is_set():
+            return
+        tl, deadline, model_started = awaiting
+        if tl.first_audio_at is not None or tl.first_token_at is not None:
+            self._awaiting = None  # text is here: synthesis follows at once
+            return
+        now = time.perf_counter()
+        timings = self.engines.timings
+        spent_ms = (now - model_started) * 1000
+        left_ms = max(0.0, timings.expected_ms("first_sentence") - spent_ms)
+        predicted = predict_first_audio(now, 0.0, left_ms, timings.expected_ms("synth"))
+        decision = self.engines.fillers.decide(now, deadline, predicted, self._last_was_filler)
+        if not decision.play or decision.phrase is None:
+            return
+        self._awaiting = None
+        self._last_was_filler = True
+        tl.fillers += 1
+        self.events.event("filler", turn=tl.turn, late_by_ms=round(-decision.slack_ms))
+        self.playout.write(self.engines.tts.cached(decision.phrase), stop=self.stopped)
+
     def _speak(self) -> None:
-        for item in self._items(self._speech):
+        for item in self._items(self._speech, on_idle=self._maybe_filler, poll_s=0.05):
             if isinstance(item, TurnDone):
                 self.events.turn(item.timeline)
                 continue
@@ -699,10 +727,10 @@ class CallPipeline:
             if item.timeline is not None and item.timeline is not self._voiced_turn:
                 # A new reply: "what was heard" starts over.
                 self._voiced_turn = item.timeline
-                with self._clips_lock:
-                    self._clips.clear()
-            clips = [item.audio] if item.audio is not None else self.engines.tts.stream(item.text)
+                self._heard.clear()
+            clips = [item.audio] if item.audio is not None else self._synthesize(item)
             first_start, total = None, 0
+            self._last_was_filler = False
             for clip in clips:
                 if item.epoch < self._epoch:
                     break
@@ -722,8 +750,7 @@ class CallPipeline:
                 total += len(clip)
                 self.playout.write(clip, stop=self.stopped)
             if first_start is not None:
-                with self._clips_lock:
-                    self._clips.append(PlayedClip(item.text, first_start, total))
+                self._heard.add(item.text, total, first_start)
             if item.transfer_to and self._transfer is not None:
                 while not self.stopped.is_set() and not self.playout.wait_empty(0.1):
                     pass

@@ -31,6 +31,9 @@ from voicebox.listening.endpointing import judge
         ("Actually,", "unfinished"),
         ("Hi.", "unfinished"),  # the corpus hours_saturday: "Hi, [pause] what time do you open…"
         ("Hello, good morning.", "unfinished"),
+        ("Sorry,", "unfinished"),  # the corpus barge_in: "Sorry, [pause] just the price of whitening."
+        ("Sorry.", "unfinished"),
+        ("Sorry?", "complete"),  # didn't hear us: answer at once
         ("okay", "unknown"),
         ("Yes.", "complete"),  # an answer to our question: no reason to wait
         ("Hello?", "complete"),

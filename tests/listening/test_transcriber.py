@@ -81,7 +81,9 @@ def test_partials_give_way_to_final_decodes(stt):
     stt._last_partial_ms = 0.0
     first = stt.try_transcribe(audio, 16000)
     assert first is not None and "located" in first.text.lower()
-    with stt._lock:  # a final decode in progress
+    import time
+
+    with stt.gate.job(time.perf_counter(), "final"):  # a final decode in progress
         assert stt.try_transcribe(audio, 16000) is None
     # Right after a partial, another must wait as long as the first took (the duty cap).
     stt._last_partial_ms = 60_000.0

@@ -31,9 +31,13 @@ LIGHT = frozenset(
     "looking look like want wanted need needed would could can get have make see ask wondering was "
     "just so um uh well "
     # A greeting alone: "Hi," is how a question starts, not the whole of it.
-    "hi hello hey hiya good morning afternoon evening".split()
+    "hi hello hey hiya good morning afternoon evening "
+    # ... and so is an apology or a call for attention ("Sorry, [pause] just the price…").
+    "sorry excuse pardon".split()
 )
-GREETINGS = frozenset("hi hello hey hiya good morning afternoon evening there anyone anybody is".split())
+GREETINGS = frozenset(
+    "hi hello hey hiya good morning afternoon evening there anyone anybody is sorry excuse me pardon".split()
+)
 _WORD = re.compile(r"[a-z0-9']+")
 _NUMBER_WORDS = frozenset("zero oh one two three four five six seven eight nine ten".split())
 

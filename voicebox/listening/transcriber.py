@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from voicebox.audio.resample import resample
+from voicebox.scheduling import DeadlineGate
 
 WHISPER_RATE_HZ = 16000
 FRAMES_PER_S = 100  # whisper's mel hop is 10 ms
@@ -99,7 +100,7 @@ def usable_partial(tr: Transcript) -> bool:
 
 
 class Transcriber:
-    def __init__(self, model_dir: Path, threads: int = 2) -> None:
+    def __init__(self, model_dir: Path, threads: int = 2, gate: DeadlineGate | None = None) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -111,10 +112,9 @@ class Transcriber:
         )
         self._prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
         self._suppress = list(get_suppressed_tokens(self.tokenizer, [-1]))
-        # CTranslate2 queues concurrent requests on its one replica anyway; the lock makes the
-        # wait visible and lets partial decodes give way (see try_transcribe).
-        self._lock = threading.Lock()
-        self._finals_waiting = 0
+        # CTranslate2 queues concurrent requests on its one replica anyway; the gate makes the
+        # order explicit across calls: earliest deadline first, droppable partials last.
+        self.gate = gate or DeadlineGate("stt")
         self._count_lock = threading.Lock()
         self._idle_since = 0.0  # when the last decode ended (perf_counter)
         self._last_partial_ms = 0.0
@@ -123,31 +123,31 @@ class Transcriber:
 
     # -- scheduling between calls' decodes ----------------------------------------------------
     def transcribe(
-        self, samples: np.ndarray, rate_hz: int, context: Context | Literal["auto"] = "full", speech_share: float = 1.0
+        self, samples: np.ndarray, rate_hz: int, context: Context | Literal["auto"] = "full", speech_share: float = 1.0,
+        deadline: float | None = None,
     ) -> Transcript:
         """A decode that must happen (a turn's final transcript): waits its turn, ahead of partials.
 
         ``auto`` decodes with the fitted window and re-decodes with the full one when the fitted
         result is not reliable: the fast path is trusted only when it is sure of itself.
         """
-        with self._count_lock:
-            self._finals_waiting += 1
-        try:
-            self._lock.acquire()
-        finally:
-            with self._count_lock:
-                self._finals_waiting -= 1
-        try:
-            if context != "auto":
-                return replace(self._decode(samples, rate_hz, context), speech_share=speech_share)
-            fitted = replace(self._decode(samples, rate_hz, "fit"), speech_share=speech_share)
-            if fitted.reliable or not fitted.text:
-                return fitted
-            full = self._decode(samples, rate_hz, "full")
-            return replace(full, speech_share=speech_share, decode_ms=fitted.decode_ms + full.decode_ms, context=f"fit+full:{reliability(fitted)}")
-        finally:
-            self._idle_since = time.perf_counter()
-            self._lock.release()
+        with self.gate.job(time.perf_counter() if deadline is None else deadline, "final"):
+            try:
+                return self._final(samples, rate_hz, context, speech_share)
+            finally:
+                self._idle_since = time.perf_counter()
+
+    def _final(self, samples: np.ndarray, rate_hz: int, context: str, speech_share: float) -> Transcript:
+        if context != "auto":
+            return replace(self._decode(samples, rate_hz, context), speech_share=speech_share)
+        fitted = replace(self._decode(samples, rate_hz, "fit"), speech_share=speech_share)
+        if fitted.reliable or not fitted.text:
+            return fitted
+        full = self._decode(samples, rate_hz, "full")
+        return replace(
+            full, speech_share=speech_share, decode_ms=fitted.decode_ms + full.decode_ms,
+            context=f"fit+full:{reliability(fitted)}",
+        )
 
     def try_transcribe(self, samples: np.ndarray, rate_hz: int) -> Transcript | None:
         """A droppable partial decode, or None when it would compete with work that matters.
@@ -157,20 +157,18 @@ class Transcriber:
         take more than about half of the recognizer's time, so they cannot starve synthesis or
         the language model on a small machine.
         """
-        with self._count_lock:
-            if self._finals_waiting:
-                return None
-            if (time.perf_counter() - self._idle_since) * 1000 < self._last_partial_ms:
-                return None
-        if not self._lock.acquire(blocking=False):
+        if (time.perf_counter() - self._idle_since) * 1000 < self._last_partial_ms:
             return None
-        try:
-            tr = self._decode(samples, rate_hz, "fit")
-            self._last_partial_ms = tr.decode_ms
-            return tr
-        finally:
-            self._idle_since = time.perf_counter()
-            self._lock.release()
+        slot = self.gate.try_job("partial")
+        if slot is None:
+            return None
+        with slot:
+            try:
+                tr = self._decode(samples, rate_hz, "fit")
+                self._last_partial_ms = tr.decode_ms
+                return tr
+            finally:
+                self._idle_since = time.perf_counter()
 
     # -- decoding -----------------------------------------------------------------------------
     def _decode(self, samples: np.ndarray, rate_hz: int, context: Context) -> Transcript:

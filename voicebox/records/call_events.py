@@ -45,6 +45,7 @@ class TurnTimeline:
     partials_skipped: int = 0  # ... and skipped because the recognizer had more urgent work
     partial_intent: str | None = None  # the first intent the router was sure of from a partial
     partial_intent_lead_ms: int | None = None  # how long before the last voiced frame it knew
+    fillers: int = 0  # filler phrases played while this turn's reply was late
     caller_text: str = ""
     agent_text: list[str] = field(default_factory=list)
 
@@ -118,7 +119,7 @@ class CallEvents:
             "speech_share": None if tl.speech_share is None else round(tl.speech_share, 2),
             "reliability": tl.reliability, "stt_context": tl.stt_context,
             "decode_ms": None if tl.decode_ms is None else round(tl.decode_ms, 1),
-            "partials": tl.partials, "partials_skipped": tl.partials_skipped,
+            "partials": tl.partials, "partials_skipped": tl.partials_skipped, "fillers": tl.fillers,
             "partial_intent": tl.partial_intent, "partial_intent_lead_ms": tl.partial_intent_lead_ms,
             "caller_words": len(tl.caller_text.split()),
         }

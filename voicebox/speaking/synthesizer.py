@@ -9,6 +9,7 @@ from typing import Iterator
 import numpy as np
 
 from voicebox.audio.resample import resample
+from voicebox.speaking.normalize import for_speech
 
 
 class Synthesizer:
@@ -25,8 +26,9 @@ class Synthesizer:
         self._cache_lock = threading.Lock()
 
     def stream(self, text: str) -> Iterator[np.ndarray]:
-        """One clip per sentence of ``text``, as soon as each is synthesized."""
-        for chunk in self.voice.synthesize(text):
+        """One clip per sentence of ``text``, as soon as each is synthesized. Numbers, times,
+        prices and abbreviations are spelled out first (``normalize.for_speech``)."""
+        for chunk in self.voice.synthesize(for_speech(text)):
             yield resample(chunk.audio_int16_array, self.rate_hz, self.out_rate_hz)
 
     def synthesize(self, text: str) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Iterator, Literal
 from voicebox.agent import AgentConfig
 from voicebox.config import ModelsConfig
 from voicebox.thinking.booking import Booking
-from voicebox.thinking.chunker import SentenceChunker
+from voicebox.thinking.clause_chunker import ClauseChunker
 from voicebox.thinking.intent_router import IntentRouter
 from voicebox.thinking.language_model import ChatModel
 
@@ -263,7 +263,7 @@ class Dialog:
     def _checked(
         self, model: ChatModel, caller_text: str, cancelled: threading.Event
     ) -> Iterator[tuple[str, bool, str]]:
-        chunker = SentenceChunker()
+        chunker = ClauseChunker()  # a short first chunk: the first audio starts sooner
         count = 0
         threshold = self.agent.tiers.min_mean_logprob
 
@@ -291,7 +291,7 @@ class Dialog:
                 result = verdict(sentence, since)
                 since = model.tokens_so_far()
                 yield result
-                count += 1
+                count += sentence.rstrip().endswith((".", "!", "?"))  # a first clause is not a sentence
                 if not result[1] or count >= MAX_SENTENCES:
                     return
         tail = None if cancelled.is_set() else chunker.flush()
