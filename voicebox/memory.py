@@ -3,7 +3,8 @@
 Every call starts pipeline threads, and glibc gives threads their own malloc arenas (up to 8 per
 core) that it rarely returns to the system: RSS then creeps up call after call. The soak
 (benchmarks/results/soak.md, 10 min, 150 calls) measured RSS +58 MB with the default and
--6 MB (flat) with two arenas. Must run before the first threads start; a MALLOC_ARENA_MAX in the environment wins.
+-6 MB (flat) with two arenas. Must run before the first threads start; a MALLOC_ARENA_MAX in
+the environment wins.
 """
 
 from __future__ import annotations
