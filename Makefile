@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/voicebox bench --mode both --baseline sequential --concurrency 1,2,4,8 \
 	  --repeat $(BENCH_REPEAT) --codec PCMU --out benchmarks/results/bench
 	$(BIN)/python benchmarks/router_eval.py
+	$(BIN)/python benchmarks/wer_eval.py
 	$(BIN)/python -m voicebox.privacy.testset --json benchmarks/results/redaction.json --md benchmarks/results/redaction.md
 
 models: setup

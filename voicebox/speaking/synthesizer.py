@@ -29,7 +29,7 @@ class Synthesizer:
         """One clip per sentence of ``text``, as soon as each is synthesized. Numbers, times,
         prices and abbreviations are spelled out first (``normalize.for_speech``)."""
         for chunk in self.voice.synthesize(for_speech(text)):
-            yield resample(chunk.audio_int16_array, self.rate_hz, self.out_rate_hz)
+            yield _trim_lead_in(resample(chunk.audio_int16_array, self.rate_hz, self.out_rate_hz), self.out_rate_hz)
 
     def synthesize(self, text: str) -> np.ndarray:
         parts = list(self.stream(text))
@@ -44,3 +44,17 @@ class Synthesizer:
             with self._cache_lock:
                 self._cache[text] = hit
         return hit
+
+
+LEAD_IN_LEVEL = 64  # below this, a sample is Piper's silence (about -54 dBFS)
+LEAD_IN_KEEP_MS = 5
+
+
+def _trim_lead_in(clip: np.ndarray, rate_hz: int) -> np.ndarray:
+    """Piper starts every clip with 40-55 ms of silence: dead air the caller waits through, and
+    that the agent would count as its first audio. Keep only a few milliseconds of it."""
+    loud = np.flatnonzero(np.abs(clip.astype(np.int32)) >= LEAD_IN_LEVEL)
+    if loud.size == 0:
+        return clip
+    start = max(0, int(loud[0]) - rate_hz * LEAD_IN_KEEP_MS // 1000)
+    return clip[start:]
