@@ -65,10 +65,7 @@ def _wait_for(predicate, timeout_s: float) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    try:
-        kamailio.kamailio_exe()
-    except kamailio.KamailioMissing as e:
-        pytest.skip(str(e))
+    kamailio.kamailio_exe()  # a clear error if Debian's kamailio is missing (.ci/run installs it)
     tmp = tmp_path_factory.mktemp("cluster")
     frontdesk = free_port()
     agent = agent_with_frontdesk(tmp, frontdesk)

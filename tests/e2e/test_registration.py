@@ -16,10 +16,7 @@ WAV = CORPUS / "wav"
 
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
-    try:
-        kamailio.kamailio_exe()
-    except kamailio.KamailioMissing as e:
-        pytest.skip(str(e))
+    kamailio.kamailio_exe()  # a clear error if Debian's kamailio is missing (.ci/run installs it)
     run = tmp_path_factory.mktemp("pbx")
     port = free_port()
     pbx = kamailio.start_registrar(run, HOST, port, "voicebox", "secret")

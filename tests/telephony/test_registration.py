@@ -74,10 +74,7 @@ def test_register_config_errors_name_the_field():
 @pytest.fixture(scope="module")
 def registrar(tmp_path_factory):
     """Kamailio's registrar + auth modules (sip/kamailio/registrar.cfg): user voicebox, password secret."""
-    try:
-        kamailio.kamailio_exe()
-    except kamailio.KamailioMissing as e:
-        pytest.skip(str(e))
+    kamailio.kamailio_exe()  # a clear error if Debian's kamailio is missing (.ci/run installs it)
     run = tmp_path_factory.mktemp("registrar")
     port = free_port()
     proc = kamailio.start_registrar(run, "127.0.0.1", port, "voicebox", "secret")

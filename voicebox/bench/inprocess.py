@@ -22,8 +22,8 @@ from voicebox.agent import AgentConfig
 from voicebox.audio.channel import ChannelSpec, LineDirection
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.audio.wavio import read_wav
-from voicebox.bench.metrics import barge_stop_ms, false_barge_ins, reply_onset_ms, voiced, word_error_rate
-from voicebox.bench.results import STAGES, CallResult, TurnResult, judge
+from voicebox.bench.metrics import barge_stop_ms, false_barge_ins, reply_onset_ms, voiced
+from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario
 from voicebox.bench.sim_caller import PlayedTurn, ScriptedCaller
 from voicebox.config import Config
@@ -147,12 +147,7 @@ class SimulatedCall:
                             mode="inprocess", pipeline=pipeline_name, barge=played.barge)
             reply = ""
             if rec is not None:
-                tr.intent, tr.tier = rec.get("intent"), rec.get("source")
-                tr.agent = {k: rec.get(k) for k in STAGES}
-                tr.budget_misses = list(rec.get("budget_misses") or [])
-                tr.fillers = int(rec.get("fillers") or 0)
-                tr.wer = word_error_rate(spec.text, rec.get("caller_text") or "") if spec.text else None
-                reply = rec.get("agent_text") or ""
+                reply = apply_record(tr, rec, spec)
                 if rec.get("last_voiced_ms") is not None:
                     tr.speech_end_lag_ms = rec["last_voiced_ms"] - self.up.delay_ms - played.speech_end_ms
             onset = self._reply_onset(played)

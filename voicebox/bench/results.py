@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from voicebox.bench.metrics import percentiles
+from voicebox.bench.metrics import percentiles, word_error_rate
 from voicebox.bench.scenarios import Turn
 
 STAGES = ("endpoint_ms", "transcript_ms", "first_token_ms", "first_audio_ms", "voice_to_voice_ms")
@@ -143,3 +143,13 @@ def _count(keys: Iterable[str]) -> dict[str, int]:
     for k in keys:
         out[k] = out.get(k, 0) + 1
     return out
+
+
+def apply_record(tr: "TurnResult", rec: dict[str, Any], spec: Turn) -> str:
+    """Fill a turn's agent-side figures from the agent's call record; returns the reply text."""
+    tr.intent, tr.tier = rec.get("intent"), rec.get("source")
+    tr.agent = {k: rec.get(k) for k in STAGES}
+    tr.budget_misses = list(rec.get("budget_misses") or [])
+    tr.fillers = int(rec.get("fillers") or 0)
+    tr.wer = word_error_rate(spec.text, rec.get("caller_text") or "") if spec.text else None
+    return rec.get("agent_text") or ""

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from voicebox.audio.wavio import read_wav
-from voicebox.bench.metrics import last_voiced_ms, word_error_rate
-from voicebox.bench.results import STAGES, CallResult, TurnResult, judge
+from voicebox.bench.metrics import last_voiced_ms
+from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario
 from voicebox.telephony.probe import free_port, sip_options
 
@@ -167,12 +167,7 @@ def sip_results(
             tr = TurnResult(sc.id, i, call.get("codec", ""), spec.expect_intent, mode="sip")
             reply = ""
             if rec is not None:
-                tr.intent, tr.tier = rec.get("intent"), rec.get("source")
-                tr.agent = {k: rec.get(k) for k in STAGES}
-                tr.budget_misses = list(rec.get("budget_misses") or [])
-                tr.fillers = int(rec.get("fillers") or 0)
-                tr.wer = word_error_rate(spec.text, rec.get("caller_text") or "") if spec.text else None
-                reply = rec.get("agent_text") or ""
+                reply = apply_record(tr, rec, spec)
             tr.agent_jitter_ms = end.get("jitter_buffer_ms")
             tr.caller_jitter_ms = call.get("jitter_buffer_ms")
             onset = caller_turn.get("reply_onset_ms")
