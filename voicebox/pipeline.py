@@ -341,8 +341,10 @@ class CallPipeline:
                 self.events.event("barge_in", resumed=True, onset_ms=barge.onset_ms, held_ms=barge.stopped_ms,
                                   stop_ms=barge.stopped_ms - barge.onset_ms, too_short=True)
             agent_talking = len(self.playout) > 0 and not self.playout.held
-            if detector.in_turn and agent_talking and last_voiced[0] and (canceller is None or canceller.near_end):
-                # Voiced, and louder than any echo of the agent could be right now: the caller.
+            if detector.in_turn and agent_talking and last_voiced[0]:
+                # Voiced after echo cancellation, while the agent talks. (A level-based
+                # double-talk test was tried and dropped: a caller's quiet "Sorry," under a loud
+                # agent went unheard.)
                 over_agent_ms += self.cfg.media.frame_ms
             if bi.enabled and detector.in_turn and self._barge is None and agent_talking and over_agent_ms >= bi.min_speech_ms:
                 self._hold_for_barge_in(detector, (index + 1) * self.cfg.media.frame_ms)

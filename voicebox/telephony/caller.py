@@ -404,7 +404,7 @@ def _jitter_buffer_ms(call: pj.Call) -> float | None:
     return None
 
 
-BARGE_SILENCE_MS = 300  # longer than the pauses between the agent's sentences
+BARGE_SILENCE_MS = 450  # longer than the agent's pauses at commas and between sentences
 
 
 def _barge_spec(item: Path) -> tuple[Path, int | None]:
