@@ -83,6 +83,7 @@ class TurnDone:
 
 
 _STOP = object()
+FALSE_BARGE_SILENCE_MS = 600  # quiet this long after too little speech: resume the held reply ("Sorry, [pause] just…" must not)
 PARTIAL_FRESH_MS = 200  # a partial this close to the last voiced frame has heard the whole turn
 BACKCHANNEL = frozenset("mm mhm mm-hm mm-hmm uh-huh uh huh hmm okay ok yeah yes right sure".split())
 
@@ -333,9 +334,14 @@ class CallPipeline:
                 # A frame that ends a turn belongs to it: held back with the rest of the turn.
                 self._track.add(index, frame, detector.in_turn or ended)
             barge = self._barge
-            if barge is not None and not detector.in_turn and not ended and detector.start_ms == barge.start_ms:
-                # Too short to be a turn at all (under min_turn_ms): a click or a cough.
+            too_short = detector.in_turn and detector.silence_ms >= FALSE_BARGE_SILENCE_MS and (
+                detector.voiced_ms < self.cfg.vad.min_turn_ms
+            )
+            if barge is not None and (too_short or (not detector.in_turn and not ended)) and detector.start_ms == barge.start_ms:
+                # Too short to be a turn at all (under min_turn_ms), and the caller has gone
+                # quiet: a click or a cough. The reply resumes now, not after a full hangover.
                 self._barge = None
+                over_agent_ms = 0  # only new speech may stop it again
                 self.false_barge_ins += 1
                 self.playout.held = False
                 self.events.event("barge_in", resumed=True, onset_ms=barge.onset_ms, held_ms=barge.stopped_ms,
@@ -351,8 +357,9 @@ class CallPipeline:
             for ev in events:
                 if isinstance(ev, SpeechStarted):
                     self.log.debug("speech started at %d ms", ev.at_ms)
-                    over_agent_ms = 0
                     started_over_agent = agent_talking
+                    # The onset's own voiced frames count: they are why the turn opened.
+                    over_agent_ms = detector.voiced_ms if agent_talking else 0
                 elif isinstance(ev, Growing):
                     self._offer_spec_job(ev)
                 elif isinstance(ev, Paused):

@@ -42,8 +42,9 @@ def test_caller_talking_over_the_agent_stops_it_and_gets_an_answer(agent_server,
     assert 0 <= stop_ms < 800, (stop_ms, res)
     heard = transcribe(res["recording"])
     assert "250" in heard or "two hundred" in heard, heard  # the new question is answered
-    barges = _events(agent_server, res["sip_call_id"], "barge_in")
-    assert barges and barges[0]["resumed"] is False, barges
+    # (A breath at the end of the first turn may hold the reply for a moment and resume it.)
+    barges = [b for b in _events(agent_server, res["sip_call_id"], "barge_in") if b["resumed"] is False]
+    assert len(barges) == 1, barges
     # Only what the caller heard of the first reply stays in the conversation.
     assert barges[0]["cut"] is True and barges[0]["heard_words"] < barges[0]["reply_words"], barges
 
@@ -55,5 +56,5 @@ def test_echo_with_speech_mixed_in_does_interrupt(agent_server, tmp_path):
     )
     second = res["turns"][1]
     assert second["agent_stopped_ms"] is not None and second["agent_stopped_ms"] - second["speech_onset_ms"] < 800, res
-    barges = _events(agent_server, res["sip_call_id"], "barge_in")
-    assert barges and barges[0]["resumed"] is False, barges
+    barges = [b for b in _events(agent_server, res["sip_call_id"], "barge_in") if b["resumed"] is False]
+    assert barges, _events(agent_server, res["sip_call_id"], "barge_in")

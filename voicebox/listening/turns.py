@@ -94,6 +94,11 @@ class TurnDetector:
         return self._last_voiced_ms
 
     @property
+    def silence_ms(self) -> int:
+        """Unvoiced audio since the last voiced frame of the current turn."""
+        return self._silence_ms
+
+    @property
     def voiced_ms(self) -> int:
         """Voiced audio in the current turn so far."""
         return self._voiced_ms
