@@ -25,6 +25,7 @@ from voicebox.thinking.clause_chunker import ClauseChunker
 from voicebox.thinking.intent_router import IntentRouter
 from voicebox.thinking.language_model import ChatModel
 
+ACTING_INTENTS = frozenset({"booking", "cancel"})  # intents that act on a day, time or name
 HISTORY_TURNS = 3  # caller/agent pairs kept in the prompt; short prompts keep prefill fast
 MAX_SENTENCES = 2  # the persona promises one or two short sentences
 
@@ -151,7 +152,7 @@ class Dialog:
                 return Decision("say", "Sorry about that. Could you say it again?", tier="confirm",
                                 reason="read-back refused")
             # Anything else is the caller restating it: decided afresh below.
-        if logprob is not None and logprob <= self.agent.confirm_below_logprob:
+        if logprob is not None and logprob <= self.agent.confirm_below_logprob and self._would_act_on(text):
             details = details_that_matter(text)
             if details:
                 self.unconfirmed = text
@@ -195,6 +196,11 @@ class Dialog:
             tier = "large" if intent.complex and self.large is not None else "small"
             return Decision("model", tier=tier, reason="complex intent" if tier == "large" else "intent", **extra)
         return Decision("say", answer, tier="template", reason="intent", **extra)
+
+    def _would_act_on(self, text: str) -> bool:
+        """Read-backs are for details the agent is about to act on (a booking, a cancellation),
+        not for a question that merely mentions a day ("What time do you open on Saturday?")."""
+        return self.booking.active or self.router.route(text).intent in ACTING_INTENTS
 
     def _confirmation(self, yes: bool) -> Decision:
         booking = self.booking
