@@ -130,7 +130,9 @@ def test_two_calls_at_once_are_independent(agent_server, tmp_path, transcribe):
         assert p.returncode == 0, out[-2000:]
         heard[codec] = transcribe(d / "heard.wav")
     # (tiny.en, the test's ear, hears "Mill Lane" as "mulan" at times: check the rest.)
-    assert "42" in heard["G722"] and "springfield" in heard["G722"] and "90" not in heard["G722"], heard
+    # The agent spells numbers out for the voice; the ear writes them either way.
+    assert re.search(r"\b42\b|forty[- ]two", heard["G722"]) and "springfield" in heard["G722"], heard
+    assert not re.search(r"(?<!\d)(90|ninety)(?!\d)", heard["G722"]), heard
     assert re.search(r"(?<!\d)(90|ninety)(?!\d)", heard["PCMU"]) and "springfield" not in heard["PCMU"], heard
 
 
