@@ -73,6 +73,16 @@ def start_server(tmp: Path, config: str) -> Server:
     raise RuntimeError(f"voicebox serve not ready in time:\n{log.read_text()[-3000:]}")
 
 
+def wait_for(predicate, timeout_s: float) -> bool:
+    """Poll ``predicate`` every 200 ms until it holds or ``timeout_s`` passes; its last answer."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return predicate()
+
+
 def stop_server(server: Server) -> None:
     """SIGTERM must end the server cleanly (exit 0): a pjsua2 assertion at exit fails here."""
     server.proc.send_signal(signal.SIGTERM)

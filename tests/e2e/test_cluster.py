@@ -19,6 +19,7 @@ import pytest
 
 from tests.e2e.conftest import (
     CORPUS, HOST, agent_with_frontdesk, call, caller_cmd, free_port, sip_options, sipp_uas, start_server, stop_server,
+    wait_for,
 )
 from voicebox.telephony import kamailio
 
@@ -54,15 +55,6 @@ def _marked_down(cluster: Cluster, port: int, since: int = 0) -> bool:
     return any(re.search(rf"sip:{re.escape(HOST)}:{port}\b", line) for line in downs)
 
 
-def _wait_for(predicate, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     kamailio.kamailio_exe()  # a clear error if Debian's kamailio is missing (.ci/run installs it)
@@ -81,7 +73,7 @@ def cluster(tmp_path_factory):
     proxy = kamailio.start_dispatcher(run, HOST, port, [kamailio.Box(HOST, b.port) for b in boxes], ping_interval_s=1)
     c = Cluster(port, run, proxy, boxes, frontdesk)
     try:
-        assert _wait_for(lambda: sip_options(port, 0.5) == "SIP/2.0 200 OK", 15), c.proxy_log()[-3000:]
+        assert wait_for(lambda: sip_options(port, 0.5) == "SIP/2.0 200 OK", 15), c.proxy_log()[-3000:]
         yield c
     finally:
         kamailio.stop(proxy)
@@ -153,7 +145,7 @@ def test_killed_box_gets_no_new_calls(cluster, tmp_path):
     assert all(r["answered"] for r in results), results
     assert survivor.log_text().count("call start") - before == 2
     # Marked down (by a call that timed out on it, or by the OPTIONS probe, whichever came first).
-    assert _wait_for(lambda: _marked_down(cluster, victim.port), 10), cluster.proxy_log()[-3000:]
+    assert wait_for(lambda: _marked_down(cluster, victim.port), 10), cluster.proxy_log()[-3000:]
 
 
 def test_sigterm_drains_without_dropping_the_call_in_progress(cluster, tmp_path):
@@ -166,12 +158,12 @@ def test_sigterm_drains_without_dropping_the_call_in_progress(cluster, tmp_path)
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     try:
-        assert _wait_for(lambda: box.log_text().count("media active") > active, 20), box.log_text()[-2000:]
+        assert wait_for(lambda: box.log_text().count("media active") > active, 20), box.log_text()[-2000:]
         down_before = cluster.proxy_log().count("box down")
         box.proc.send_signal(signal.SIGTERM)
         # Draining: OPTIONS and new INVITEs get 480, so the dispatcher marks the box down...
-        assert _wait_for(lambda: sip_options(box.port, 0.5) == "SIP/2.0 480 Temporarily Unavailable", 5)
-        assert _wait_for(lambda: _marked_down(cluster, box.port, since=down_before), 10), cluster.proxy_log()[-3000:]
+        assert wait_for(lambda: sip_options(box.port, 0.5) == "SIP/2.0 480 Temporarily Unavailable", 5)
+        assert wait_for(lambda: _marked_down(cluster, box.port, since=down_before), 10), cluster.proxy_log()[-3000:]
         # ...and a new call finds no box (the only other one was killed above).
         res = call(cluster.uri, "PCMU", [], tmp_path)
         assert not res["answered"] and res["status"] in (480, 503), res

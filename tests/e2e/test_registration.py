@@ -3,11 +3,10 @@ answers the calls the registrar routes to it. Kamailio's registrar plays the PBX
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
-from tests.e2e.conftest import CORPUS, HOST, call, free_port, start_server, stop_server
+from tests.e2e.conftest import CORPUS, HOST, call, free_port, start_server, stop_server, wait_for
 from voicebox.telephony import kamailio
 
 pytestmark = pytest.mark.e2e
@@ -36,28 +35,19 @@ def registered(tmp_path_factory):
     # Stopping unregisters: the registrar saw the binding removed (an authorized REGISTER, expires 0).
 
 
-def _wait_for(predicate, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return predicate()
-
-
 def test_registers_with_digest_auth_and_refreshes(registered):
     server, _, run = registered
-    assert _wait_for(lambda: "registered status=200" in server.log_text(), 10), server.log_text()[-2000:]
+    assert wait_for(lambda: "registered status=200" in server.log_text(), 10), server.log_text()[-2000:]
     log = kamailio.log_text(run)
     assert "challenge for sip:voicebox@127.0.0.1" in log  # the first REGISTER met a digest challenge
     # expiry_s = 10: pjsua refreshes 5 s before the binding ends, so within ~12 s a second one.
-    assert _wait_for(lambda: kamailio.log_text(run).count("authorized REGISTER") >= 2, 15), kamailio.log_text(run)[-3000:]
+    assert wait_for(lambda: kamailio.log_text(run).count("authorized REGISTER") >= 2, 15), kamailio.log_text(run)[-3000:]
     assert "sip.register_failed" not in server.log_text()
 
 
 def test_call_routed_by_the_registrar_is_answered(registered, tmp_path, transcribe):
     server, port, run = registered
-    assert _wait_for(lambda: "registered status=200" in server.log_text(), 10)
+    assert wait_for(lambda: "registered status=200" in server.log_text(), 10)
     res = call(f"sip:voicebox@{HOST}:{port}", "PCMU", [WAV / "hours_saturday_0.wav"], tmp_path)
     assert res["answered"], res
     assert "INVITE routed to sip:voicebox@127.0.0.1:" in kamailio.log_text(run)
