@@ -129,10 +129,10 @@ def test_two_calls_at_once_are_independent(agent_server, tmp_path, transcribe):
         out, _ = p.communicate(timeout=150)
         assert p.returncode == 0, out[-2000:]
         heard[codec] = transcribe(d / "heard.wav")
-    # (tiny.en, the test's ear, hears "Mill Lane" as "mulan" at times: check the rest.)
-    # The agent spells numbers out for the voice; the ear writes them either way.
-    # (tiny.en has heard "forty-two Mill Lane" as "40 kmo lang": the street number's first digit is enough.)
-    assert re.search(r"\b4\d\b|forty", heard["G722"]) and "springfield" in heard["G722"], heard
+    # Each caller hears the answer to its own question and not the other's. The ear (tiny.en)
+    # mishears the street number and name in Piper's voice ("40 kmo lang", "fort ek mill lane",
+    # "mulan"), so the address is recognised by the town and the parking sentence.
+    assert "springfield" in heard["G722"] and "parking" in heard["G722"], heard
     assert not re.search(r"(?<!\d)(90|ninety)(?!\d)", heard["G722"]), heard
     assert re.search(r"(?<!\d)(90|ninety)(?!\d)", heard["PCMU"]) and "springfield" not in heard["PCMU"], heard
 
