@@ -406,3 +406,34 @@ def test_tap_receives_every_frame_handed_out_silence_included():
     got = tap.read_exact(20, timeout=0)
     assert got is not None
     assert list(got[:15]) == [7] * 15 and not got[15:].any()
+
+
+def test_underrun_is_running_dry_inside_an_utterance_only():
+    rb = RingBuffer(1000)
+    out = np.zeros(160, dtype=np.int16)
+    rb.read_into(out)  # silence before anything was said
+    rb.write(np.ones(200, dtype=np.int16), more_follows=True)
+    rb.read_into(out)
+    rb.read_into(out)  # 40 short of a frame, and the rest of the sentence is still coming
+    assert rb.underruns == 1
+    rb.read_into(out)  # still nothing: dead air inside the utterance
+    assert rb.underruns == 2
+    rb.write(np.ones(100, dtype=np.int16), more_follows=True)
+    rb.end_utterance()
+    rb.read_into(out)  # the short last frame of a finished utterance is not an underrun
+    rb.read_into(out)  # nor is the silence after it
+    assert rb.underruns == 2
+
+
+def test_filler_write_and_clear_and_hold_do_not_count_underruns():
+    rb = RingBuffer(1000)
+    out = np.zeros(160, dtype=np.int16)
+    rb.write(np.ones(100, dtype=np.int16))  # a whole clip (a filler): nothing follows
+    rb.read_into(out)
+    rb.write(np.ones(500, dtype=np.int16), more_follows=True)
+    rb.held = True
+    rb.read_into(out)  # held for a possible barge-in: silence on purpose
+    rb.held = False
+    rb.clear()  # barge-in: the utterance is abandoned
+    rb.read_into(out)
+    assert rb.underruns == 0

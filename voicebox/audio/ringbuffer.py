@@ -37,6 +37,12 @@ class RingBuffer:
         # Every frame read_into hands out (silence included) is copied here: the echo canceller's
         # reference, frame-aligned with the caller audio of the same bridge tick.
         self.tap: RingBuffer | None = None
+        # Set while the writer is in the middle of an utterance (more of it is coming): a read
+        # that runs dry then is a real underrun, heard as a gap inside a word. The short last
+        # frame of a finished utterance, or silence while the next reply is being thought of,
+        # is not.
+        self._utterance_open = False
+        self.underruns = 0
 
     @property
     def capacity(self) -> int:
@@ -81,11 +87,19 @@ class RingBuffer:
             self._put(samples)
             self._cond.notify_all()
 
-    def write(self, samples: np.ndarray, timeout: float | None = None, stop: threading.Event | None = None) -> int:
-        """Block until all samples fit (or ``timeout``/``stop``); returns how many were written."""
+    def write(
+        self, samples: np.ndarray, timeout: float | None = None, stop: threading.Event | None = None,
+        more_follows: bool = False,
+    ) -> int:
+        """Block until all samples fit (or ``timeout``/``stop``); returns how many were written.
+
+        ``more_follows``: this is part of an utterance whose next part is still being made;
+        running dry before it comes counts as an underrun (see ``end_utterance``).
+        """
         samples = np.asarray(samples, dtype=np.int16)
         done = 0
         with self._cond:
+            self._utterance_open = more_follows
             while done < len(samples):
                 room = self._cap - self._len
                 if room == 0:
@@ -115,6 +129,8 @@ class RingBuffer:
             self.played += take
             if take < n:
                 out[take:] = 0
+                if self._utterance_open and not self.held:
+                    self.underruns += 1
             if take:
                 self._cond.notify_all()
             if self.tap is not None:
@@ -137,6 +153,11 @@ class RingBuffer:
             self._cond.notify_all()
             return out
 
+    def end_utterance(self) -> None:
+        """The writer has written the last of the current utterance."""
+        with self._cond:
+            self._utterance_open = False
+
     def skip(self, n: int) -> int:
         """Drop up to ``n`` of the oldest samples (a reader catching up); returns how many."""
         with self._cond:
@@ -157,6 +178,7 @@ class RingBuffer:
             self._len = 0
             self.read += n
             self.dropped += n
+            self._utterance_open = False
             self._cond.notify_all()
             return n
 

@@ -56,7 +56,6 @@ class LineLog:
 
     heard: list[bool] = field(default_factory=list)  # the caller heard agent speech in this frame
     cuts_ms: list[float] = field(default_factory=list)  # the agent dropped queued audio here
-    underruns: int = 0
     max_late_ms: float = 0.0  # how far the clock fell behind real time
 
 
@@ -118,9 +117,7 @@ class SimulatedCall:
             else:
                 self.line.max_late_ms = max(self.line.max_late_ms, late * 1000)
             now_ms = float(k * self.frame_ms)
-            got = self.playout.read_into(out)
-            if 0 < got < self.frame:
-                self.line.underruns += 1
+            self.playout.read_into(out)
             if self.playout.dropped != dropped:
                 dropped = self.playout.dropped
                 self.line.cuts_ms.append(now_ms)
@@ -165,7 +162,7 @@ class SimulatedCall:
         cuts = [c for c in self.line.cuts_ms if c < ending]  # a hang-up clears the queue too
         call = CallResult(
             self.scenario.id, "inprocess", pipeline_name, duration_s=self.duration_s,
-            false_barge_ins=false_barge_ins(cuts, speech), underruns=self.line.underruns,
+            false_barge_ins=false_barge_ins(cuts, speech), underruns=self.playout.underruns,
             channel={"up": self.up.stats(), "down": self.down.stats(), "clock_max_late_ms": round(self.line.max_late_ms, 1)},
         )
         errors = self.log.of("error")

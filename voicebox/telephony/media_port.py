@@ -24,7 +24,6 @@ class BridgePort(pj.AudioMediaPort):
         self._out = np.zeros(frame_samples, dtype=np.int16)
         self.frames_in = 0
         self.frames_out = 0
-        self.underruns = 0  # frames that started or ended mid-way through queued speech
         self.max_request_gap_ms = 0.0
         self._last_request = 0.0
 
@@ -37,9 +36,14 @@ class BridgePort(pj.AudioMediaPort):
         """
         self.inbound = inbound
         self.playout = playout
-        self.frames_in = self.frames_out = self.underruns = 0
+        self.frames_in = self.frames_out = 0
         self.max_request_gap_ms = 0.0
         self._last_request = 0.0
+
+    @property
+    def underruns(self) -> int:
+        """Frames that ran dry in the middle of an utterance (counted by the playout buffer)."""
+        return self.playout.underruns
 
     def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802 (pjsua2 API)
         if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
@@ -53,9 +57,7 @@ class BridgePort(pj.AudioMediaPort):
             if gap > self.max_request_gap_ms:
                 self.max_request_gap_ms = gap
         self._last_request = now
-        got = self.playout.read_into(self._out)
-        if 0 < got < self.frame_samples:
-            self.underruns += 1
+        self.playout.read_into(self._out)
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO
         frame.buf = pj.ByteVector(self._out.tobytes())
         frame.size = self.frame_samples * 2
