@@ -757,7 +757,8 @@ class CallPipeline:
                 if first_start is None:
                     first_start = self.playout.played + len(self.playout)
                 total += len(clip)
-                self.playout.write(clip, stop=self.stopped)
+                self.playout.write(clip, stop=self.stopped, more_follows=True)
+            self.playout.end_utterance()
             if first_start is not None:
                 self._heard.add(item.text, total, first_start)
             if item.transfer_to and self._transfer is not None:
