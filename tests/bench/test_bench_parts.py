@@ -83,6 +83,16 @@ def test_where_speech_starts_and_ends_in_a_recording():
     assert last_voiced_ms(np.zeros(16000, np.int16), 16000) == 0
 
 
+def test_speech_end_in_a_noisy_recording_is_where_the_speech_ends_not_the_noise():
+    # Noise 12 dB below the speech all through the file (like the corpus's noisy_hours): its
+    # frames are within 35 dB of the peak, so a peak-relative rule alone ran to the file's end.
+    audio = _buzz(600, ms_off_before=200, ms_off_after=600).astype(np.float64)
+    audio += np.random.default_rng(1).normal(0, 6000 / 4, audio.size)  # ~12 dB below the buzz
+    audio = np.clip(audio, -32768, 32767).astype(np.int16)
+    assert 190 <= first_voiced_ms(audio, 16000) <= 210
+    assert 780 <= last_voiced_ms(audio, 16000) <= 810
+
+
 # A timeline of what the caller heard, one flag per 20 ms frame.
 def heard(*spans: tuple[int, int], length_ms: int = 10000) -> list[bool]:
     flags = [False] * (length_ms // 20)

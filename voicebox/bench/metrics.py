@@ -11,6 +11,8 @@ import numpy as np
 
 VOICE_RMS = 200.0  # agent frames louder than this count as speech (its silence is digital zero)
 STOP_GAP_MS = 300  # agent silence this long means its audio stopped (longer than a sentence gap)
+NOISE_PERCENTILE = 10  # a recording's noise floor: this percentile of its frames' RMS
+ABOVE_NOISE_DB = 6.0  # speech frames stand at least this far above the noise floor
 
 
 def percentiles(values: Iterable[float | None]) -> dict[str, float | None]:
@@ -36,7 +38,11 @@ def _loud_frames(samples: np.ndarray, rate_hz: int, frame_ms: int, floor_db: flo
     peak = rms.max()
     if peak < 1.0:
         return np.zeros(0, dtype=int)
-    return np.nonzero(rms >= peak * 10 ** (floor_db / 20))[0]
+    # A recording with background noise (the corpus has one at 12 dB SNR) never falls 35 dB
+    # below its peak: its noise would count as speech to the end of the file. Speech must
+    # also stand clear of the noise floor (the quietest tenth of its frames).
+    noise = float(np.percentile(rms, NOISE_PERCENTILE))
+    return np.nonzero(rms >= max(peak * 10 ** (floor_db / 20), noise * 10 ** (ABOVE_NOISE_DB / 20)))[0]
 
 
 def last_voiced_ms(samples: np.ndarray, rate_hz: int, frame_ms: int = 10, floor_db: float = -35.0) -> float:
