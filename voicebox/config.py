@@ -176,6 +176,15 @@ class ModelsConfig(_Strict):
     llm_context_tokens: int = Field(2048, ge=256, le=32768)
     llm_max_reply_tokens: int = Field(60, ge=8, le=1024)
     llm_temperature: float = Field(0.2, ge=0.0, le=2.0)
+    llm_process: bool = Field(
+        True, description="Run the GGUF models in a supervised worker process, restarted if it dies or hangs "
+        "(false: in this process, where a crash ends the service).",
+    )
+    llm_hang_timeout_ms: int = Field(
+        8000, ge=200, le=120000,
+        description="A model worker silent this long during a reply is killed and restarted; well above "
+        "a token gap or a prompt's prefill on a loaded 2-core box.",
+    )
 
 
 class VadConfig(_Strict):
@@ -263,6 +272,12 @@ class TestingConfig(_Strict):
     fail_stage: Literal["", "stt", "llm"] = Field("", description="Make this stage raise on every turn.")
     slow_llm_ms: int = Field(
         0, ge=0, le=60000, description="Delay the language model's first token by this much (tests fillers)."
+    )
+    llm_worker_fault: Literal["", "die", "hang"] = Field(
+        "", description="The LLM worker process exits, or stops answering, after the first token of one request."
+    )
+    llm_worker_fault_on_request: int = Field(
+        1, ge=1, le=100000, description="Which request to the LLM worker faults (counted from 1, warm-up excluded)."
     )
 
 

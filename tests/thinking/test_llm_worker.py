@@ -1,0 +1,169 @@
+"""The language model in a supervised worker process: a real child running the embedded SmolLM2,
+killed and hung on purpose (testing faults), restarted, and never left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from voicebox.config import load_config
+from voicebox.model_store import resolve
+from voicebox.thinking.language_model import LanguageModel
+from voicebox.thinking.llm_worker import WorkerFailed, WorkerModel
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTION = [
+    {"role": "system", "content": "You are the receptionist of a dental clinic. Answer in one short sentence."},
+    {"role": "user", "content": "What is a dental cleaning?"},
+]
+SLOW_BOX_S = 60.0  # a normal reply's token gap, generous: this box is shared and has 2 cores
+
+
+@pytest.fixture(scope="module")
+def gguf() -> Path:
+    cfg = load_config(None, {})
+    return resolve(cfg.models.llm, "llm", ROOT / cfg.data_dir)
+
+
+def gone(pid: int) -> bool:
+    """No such process, or only its zombie left (exited, waiting for a reaper that is not us)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state == "Z"
+
+
+def wait_gone(pid: int, timeout_s: float) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if gone(pid):
+            return True
+        time.sleep(0.1)
+    return gone(pid)
+
+
+def reply(model, max_tokens: int = 24, cancelled: threading.Event | None = None) -> str:
+    return "".join(model.stream(QUESTION, max_tokens, 0.0, cancelled))
+
+
+def test_worker_streams_what_the_in_process_model_would(gguf):
+    """Same text and same token log-probabilities at temperature 0: the pipe changes nothing."""
+    local = LanguageModel(gguf, 2, 2048)
+    want = reply(local)
+    worker = WorkerModel(gguf, 2, 2048, hang_timeout_ms=int(SLOW_BOX_S * 1000))
+    try:
+        assert worker.pid is not None and worker.pid != os.getpid()
+        pieces = list(worker.stream(QUESTION, 24, 0.0))
+        assert len(pieces) > 3
+        assert "".join(pieces) == want
+        assert worker.tokens_so_far() == local.tokens_so_far() > 0
+        assert worker.mean_logprob() == pytest.approx(local.mean_logprob(), abs=1e-3)
+        assert worker.mean_logprob(5) == pytest.approx(local.mean_logprob(5), abs=1e-3)
+    finally:
+        worker.close()
+
+
+def test_cancel_stops_between_tokens_and_the_next_request_starts_clean(gguf):
+    worker = WorkerModel(gguf, 2, 2048, hang_timeout_ms=int(SLOW_BOX_S * 1000))
+    try:
+        cancel = threading.Event()
+        got = []
+        for piece in worker.stream(QUESTION, 40, 0.0, cancel):
+            got.append(piece)
+            if len(got) == 3:
+                cancel.set()
+        assert len(got) == 3  # nothing yielded after the cancel
+        # The consumer walking away mid-reply (what dialog does after two sentences) also drains.
+        pieces = worker.stream(QUESTION, 40, 0.0)
+        assert next(pieces) and next(pieces)
+        pieces.close()
+        # Neither reply's leftovers leak into the next one.
+        assert reply(worker, 12) == reply(worker, 12)
+        assert len(reply(worker, 40)) > len("".join(got))
+        assert worker.restarts == 0
+    finally:
+        worker.close()
+
+
+def test_a_worker_that_dies_mid_reply_fails_that_reply_and_is_restarted(gguf):
+    worker = WorkerModel(gguf, 2, 2048, hang_timeout_ms=int(SLOW_BOX_S * 1000), fault="die", fault_on_request=2)
+    try:
+        first = reply(worker)
+        old = worker.pid
+        got = []
+        with pytest.raises(WorkerFailed) as err:
+            for piece in worker.stream(QUESTION, 24, 0.0):
+                got.append(piece)
+        assert err.value.code == "llm.worker_died"
+        assert len(got) == 1  # the fault strikes after the first token
+        assert gone(old)
+        # The next request waits for the restart, then is served; only the one request faulted.
+        assert reply(worker) == first  # a fresh worker, as the first one was
+        assert len(reply(worker)) > 10
+        assert worker.restarts == 1 and worker.pid not in (None, old)
+    finally:
+        worker.close()
+
+
+def test_a_hung_worker_is_killed_within_the_hang_timeout_and_restarted(gguf):
+    hang_s = 3.0
+    worker = WorkerModel(gguf, 2, 2048, hang_timeout_ms=int(hang_s * 1000), fault="hang", fault_on_request=1)
+    try:
+        old = worker.pid
+        t0 = time.monotonic()
+        with pytest.raises(WorkerFailed) as err:
+            reply(worker)
+        took = time.monotonic() - t0
+        assert err.value.code == "llm.worker_hung"
+        assert hang_s <= took < hang_s + 30, took  # the slack: a first token on a loaded box
+        assert gone(old)  # killed before the caller heard of it
+        worker.hang_timeout_s = SLOW_BOX_S  # the restart and a normal reply, on a loaded box
+        assert len(reply(worker)) > 10
+        assert worker.restarts == 1
+    finally:
+        worker.close()
+
+
+def test_close_leaves_no_child(gguf):
+    worker = WorkerModel(gguf, 2, 2048)
+    pid = worker.pid
+    assert pid is not None and not gone(pid)
+    worker.close()
+    assert gone(pid) and worker.pid is None
+    with pytest.raises(WorkerFailed):
+        reply(worker)
+
+
+PARENT = """
+import sys, time
+from voicebox.thinking.llm_worker import WorkerModel
+w = WorkerModel(sys.argv[1], 2, 2048, fault="hang", fault_on_request=1)
+pieces = w.stream([{"role": "user", "content": "Hi"}], 20, 0.0)
+next(pieces)  # the child now hangs mid-reply, as stuck as it gets
+print(w.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_child_exits_when_its_parent_is_killed(gguf):
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(gguf)], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        line = parent.stdout.readline()
+        assert line.strip().isdigit(), line
+        child = int(line)
+        assert not gone(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        assert wait_gone(child, 10), f"worker pid {child} outlived its parent"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
