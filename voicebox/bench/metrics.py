@@ -13,6 +13,7 @@ VOICE_RMS = 200.0  # agent frames louder than this count as speech (its silence 
 STOP_GAP_MS = 300  # agent silence this long means its audio stopped (longer than a sentence gap)
 NOISE_PERCENTILE = 10  # a recording's noise floor: this percentile of its frames' RMS
 ABOVE_NOISE_DB = 6.0  # speech frames stand at least this far above the noise floor
+NOISE_CEILING_DB = -20.0  # ...but a frame this close to the loudest one is speech regardless
 
 
 def percentiles(values: Iterable[float | None]) -> dict[str, float | None]:
@@ -40,9 +41,12 @@ def _loud_frames(samples: np.ndarray, rate_hz: int, frame_ms: int, floor_db: flo
         return np.zeros(0, dtype=int)
     # A recording with background noise (the corpus has one at 12 dB SNR) never falls 35 dB
     # below its peak: its noise would count as speech to the end of the file. Speech must
-    # also stand clear of the noise floor (the quietest tenth of its frames).
-    noise = float(np.percentile(rms, NOISE_PERCENTILE))
-    return np.nonzero(rms >= max(peak * 10 ** (floor_db / 20), noise * 10 ** (ABOVE_NOISE_DB / 20)))[0]
+    # also stand clear of the noise floor (the quietest tenth of its frames), but that bar is
+    # never raised above NOISE_CEILING_DB below the peak: in a clip of speech without a pause
+    # the quietest tenth is speech too.
+    noise = float(np.percentile(rms, NOISE_PERCENTILE)) * 10 ** (ABOVE_NOISE_DB / 20)
+    threshold = max(peak * 10 ** (floor_db / 20), min(noise, peak * 10 ** (NOISE_CEILING_DB / 20)))
+    return np.nonzero(rms >= threshold)[0]
 
 
 def last_voiced_ms(samples: np.ndarray, rate_hz: int, frame_ms: int = 10, floor_db: float = -35.0) -> float:
