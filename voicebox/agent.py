@@ -114,6 +114,11 @@ class AgentConfig(BaseModel):
         min_length=1,
         description="Spoken before hanging up after an internal error.",
     )
+    model_failed: str = Field(
+        "Sorry, I lost my train of thought there. Could you say that again?",
+        min_length=1,
+        description="Said when the model's worker process fails mid-reply; the call goes on.",
+    )
     no_information: str = Field(
         "I'm sorry, I don't have that information. I can put you through to the front desk.",
         min_length=1,

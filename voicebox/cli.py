@@ -52,6 +52,8 @@ def _serve(args: argparse.Namespace) -> int:
     retention.start()  # expired records go before the first new call is written
     store = RecordStore(cfg.data_dir)
     metrics = Metrics()
+    for worker in engines.workers():
+        worker.on_restart = metrics.worker_restarts.labels(worker.name).inc
     if cfg.metrics.enabled:
         port = metrics.serve(cfg.metrics.host, cfg.metrics.port)
         log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, port)
@@ -63,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: server.request_drain())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     server.run()
+    engines.close()
     retention.stop()
     store.flush()
     log.info("stopped")

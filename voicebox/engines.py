@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from voicebox.agent import AgentConfig
 from voicebox.config import Config
@@ -17,6 +18,7 @@ from voicebox.speaking.synthesizer import Synthesizer
 from voicebox.thinking.dialog import system_prompt
 from voicebox.thinking.intent_router import IntentRouter
 from voicebox.thinking.language_model import ChatModel, LanguageModel, RemoteModel
+from voicebox.thinking.llm_worker import WorkerModel
 
 log = logging.getLogger("voicebox.engines")
 
@@ -24,7 +26,7 @@ log = logging.getLogger("voicebox.engines")
 @dataclass
 class Engines:
     stt: Transcriber
-    lm: LanguageModel
+    lm: ChatModel
     tts: Synthesizer
     router: IntentRouter
     large: ChatModel | None = None
@@ -38,6 +40,15 @@ class Engines:
     def gates(self) -> dict[str, DeadlineGate]:
         return {"stt": self.stt.gate, "llm": self.llm_gate, "tts": self.tts_gate}
 
+    def workers(self) -> list[WorkerModel]:
+        """The models that run in worker processes."""
+        return [m for m in (self.lm, self.large) if isinstance(m, WorkerModel)]
+
+    def close(self) -> None:
+        """Stop the model worker processes (they also exit on their own if this process dies)."""
+        for worker in self.workers():
+            worker.close()
+
 
 # Until a stage has been timed on this machine (2 cores, the default models).
 DEFAULT_STAGE_MS = {"final": 150.0, "partial": 120.0, "first_sentence": 600.0, "synth": 250.0}
@@ -50,7 +61,27 @@ def load_large(agent: AgentConfig, cfg: Config) -> ChatModel | None:
         return None
     if large.startswith(("http://", "https://")):
         return RemoteModel(large, agent.tiers.large_model, timeout_s=agent.tiers.large_timeout_ms / 1000)
-    return LanguageModel(resolve(large, "llm", cfg.data_dir), cfg.models.llm_threads, cfg.models.llm_context_tokens, "large")
+    return local_model(resolve(large, "llm", cfg.data_dir), cfg, "large")[0]
+
+
+def local_model(
+    gguf: Path, cfg: Config, name: str, warm_messages: list[dict[str, str]] | None = None,
+) -> tuple[LanguageModel | WorkerModel, float]:
+    """A GGUF model in a supervised worker process (models.llm_process), else in this one.
+
+    Returns it warmed up on ``warm_messages`` when given, and the warm-up's seconds. Test faults
+    apply to the small model only.
+    """
+    m = cfg.models
+    if not m.llm_process:
+        lm = LanguageModel(gguf, m.llm_threads, m.llm_context_tokens, name)
+        return lm, lm.warm_up(warm_messages) if warm_messages else 0.0
+    fault = cfg.testing.llm_worker_fault if name == "small" else ""
+    worker = WorkerModel(
+        gguf, m.llm_threads, m.llm_context_tokens, name, hang_timeout_ms=m.llm_hang_timeout_ms,
+        warm_messages=warm_messages, fault=fault, fault_on_request=cfg.testing.llm_worker_fault_on_request,
+    )
+    return worker, worker.warm_up_s
 
 
 def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
@@ -59,12 +90,13 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
     t0 = time.perf_counter()
     stt = Transcriber(resolve(cfg.models.stt, "stt", data_dir), threads=cfg.models.stt_threads)
     t1 = time.perf_counter()
-    lm = LanguageModel(resolve(cfg.models.llm, "llm", data_dir), cfg.models.llm_threads, cfg.models.llm_context_tokens)
-    warm = lm.warm_up([{"role": "system", "content": system_prompt(agent)}, {"role": "user", "content": "Hi"}])
+    warm_messages = [{"role": "system", "content": system_prompt(agent)}, {"role": "user", "content": "Hi"}]
+    lm, warm = local_model(resolve(cfg.models.llm, "llm", data_dir), cfg, "small", warm_messages)
     t2 = time.perf_counter()
     tts = Synthesizer(resolve(cfg.models.tts, "tts", data_dir), cfg.media.clock_rate_hz)
     fillers = FillerPolicy()
-    for phrase in (agent.greeting, agent.goodbye, agent.apology, agent.max_call_goodbye, *fillers.phrases):
+    for phrase in (agent.greeting, agent.goodbye, agent.apology, agent.model_failed, agent.max_call_goodbye,
+                   *fillers.phrases):
         tts.cached(phrase)
     t3 = time.perf_counter()
     router = IntentRouter([(i.name, i.examples) for i in agent.intents])
@@ -77,9 +109,10 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
     threading.Thread(target=lambda: [tts.cached(p) for p in fixed], name="tts-cache", daemon=True).start()
     t4 = time.perf_counter()
     log.info(
-        "models loaded stt=%s (%.0f ms) llm=%s (%.0f ms, prompt warm-up %.0f ms) tts=%s (%.0f ms) "
+        "models loaded stt=%s (%.0f ms) llm=%s (%.0f ms, prompt warm-up %.0f ms, %s) tts=%s (%.0f ms) "
         "router=%d intents (%.0f ms) large=%s",
         cfg.models.stt, (t1 - t0) * 1000, cfg.models.llm, (t2 - t1) * 1000, warm * 1000,
+        f"worker pid {lm.pid}" if isinstance(lm, WorkerModel) else "in-process",
         cfg.models.tts, (t3 - t2) * 1000, len(agent.intents), (t4 - t3) * 1000, agent.tiers.large or "-",
     )
     return Engines(stt, lm, tts, router, large, fillers=fillers)

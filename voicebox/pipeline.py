@@ -38,6 +38,7 @@ from voicebox.records.recording import CallerTrack, CallRecording
 from voicebox.speaking.fillers import first_audio_deadline, predict_first_audio
 from voicebox.speaking.heard import PlayoutLog
 from voicebox.thinking.dialog import Decision, Dialog
+from voicebox.thinking.llm_worker import WorkerFailed
 
 HangUp = Callable[[str, "str | None"], None]  # (reason, error code or None)
 Transfer = Callable[[str], None]  # target URI
@@ -674,6 +675,16 @@ class CallPipeline:
                         self.engines.timings.record("first_sentence", (tl.first_token_at - started) * 1000)
                     tl.agent_text.append(sentence)
                     self._say(Say(sentence, timeline=tl, epoch=self._epoch))
+        except WorkerFailed as e:
+            # The model's worker process died or hung and is being restarted: this turn gets a
+            # short apology, and the call goes on (the next turn waits for the new worker).
+            self.log.warning("reply failed, the call goes on: %s", e)
+            self.events.error(e.code, turn=tl.turn)
+            self._awaiting = None  # no filler after the apology
+            tl.source, tl.reason = "apology", e.code
+            self.dialog.remember(text, self.agent.model_failed)
+            self._canned(self.agent.model_failed, tl)
+            return
         except Exception:
             self.log.exception("reply failed")
             self.events.error("llm.failed", turn=tl.turn)

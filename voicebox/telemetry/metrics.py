@@ -31,6 +31,10 @@ class Metrics:
         self.budget_misses = Counter("voicebox_budget_misses_total", "Turns over budget", ["stage"], registry=r)
         self.errors = Counter("voicebox_errors_total", "Errors by code", ["code"], registry=r)
         self.underruns = Counter("voicebox_playout_underruns_total", "Playout frames short of audio", registry=r)
+        self.worker_restarts = Counter(
+            "voicebox_model_worker_restarts_total", "Model worker processes restarted after dying or hanging",
+            ["model"], registry=r,
+        )
 
     def serve(self, host: str, port: int) -> int:
         """Start the HTTP endpoint; returns the port actually bound (port 0 picks one)."""

@@ -1,0 +1,77 @@
+"""The model's worker process dies mid-reply on a real call: the caller hears a short apology,
+the call goes on, the worker is restarted, and the next turn gets a model reply."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.request
+
+import pytest
+
+from tests.e2e.conftest import CORPUS, HOST, ROOT, call, start_server, stop_server, wait_for
+
+pytestmark = pytest.mark.e2e
+WAV = CORPUS / "wav"
+
+
+@pytest.fixture(scope="module")
+def dying_worker_server(tmp_path_factory):
+    """The default agent with "services" left to the model, whose worker dies on its first request."""
+    tmp = tmp_path_factory.mktemp("worker-fault")
+    text = (ROOT / "voicebox" / "agents" / "riverside_dental.toml").read_text()
+    text = re.sub(r'(name = "services"\n)answer = "[^"]*"\n', r'\1action = "model"\n', text)
+    assert 'name = "services"\naction = "model"' in text
+    agent = tmp / "agent.toml"
+    agent.write_text(text)
+    server = start_server(
+        tmp, f'agent = "{agent}"\n[sip]\nrtp_port = 46400\n'
+        '[testing]\nllm_worker_fault = "die"\nllm_worker_fault_on_request = 1\n',
+    )
+    yield server
+    stop_server(server)
+
+
+def _call_events(server, sip_call_id: str) -> list[dict]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for path in (server.data_dir / "calls").glob("*/*.jsonl"):
+            events = [json.loads(line) for line in path.read_text().splitlines()]
+            if events and events[0].get("sip_call_id") == sip_call_id and events[-1]["event"] == "call_end":
+                return events
+        time.sleep(0.2)
+    return []
+
+
+def _metric(server, name: str) -> str:
+    with urllib.request.urlopen(f"http://{HOST}:{server.metrics_port}/metrics", timeout=5) as resp:
+        return "\n".join(line for line in resp.read().decode().splitlines() if line.startswith(name))
+
+
+def test_worker_death_gets_an_apology_and_the_call_goes_on(dying_worker_server, tmp_path, transcribe):
+    server = dying_worker_server
+    question = WAV / "barge_in_0.wav"  # "Can you tell me about all the services you offer?"
+    # 8 s of quiet ends a reply: the second turn waits for a restarted worker on a busy 2-core box.
+    res = call(server.uri, "PCMU", [question, question], tmp_path, quiet_ms=8000)
+    assert res["disconnected_by"] == "caller", res  # the agent did not end the call
+    assert all(t["reply_onset_ms"] is not None for t in res["turns"]), res
+
+    events = _call_events(server, res["sip_call_id"])
+    errors = [e for e in events if e["event"] == "error"]
+    turns = [e for e in events if e["event"] == "turn"]
+    assert [(e["code"], e.get("turn")) for e in errors] == [("llm.worker_died", 1)], events
+    assert len(turns) == 2, turns
+    assert turns[0]["source"] == "apology", turns[0]
+    assert turns[1]["source"] != "apology" and turns[1]["first_token_ms"] is not None, turns[1]
+
+    heard = transcribe(res["recording"]).split("help you today?", 1)[-1]
+    said = re.search(r"train of thought|say that again", heard)
+    assert said, heard
+    assert len(heard[said.end():].split()) >= 3, heard  # the second turn's reply followed
+
+    log = server.log_text()
+    assert wait_for(lambda: "small worker restarted in" in server.log_text(), 10), log[-3000:]
+    assert "hang up reason=internal_error" not in log
+    assert re.search(r'voicebox_model_worker_restarts_total\{model="small"\} 1\.0', _metric(
+        server, "voicebox_model_worker_restarts_total")), _metric(server, "voicebox_model")
