@@ -195,6 +195,31 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
     assert "1 (barge)" in md and "| 250 |" in md and "![stages](bench-stages.png)" in md
 
 
+def test_the_agreement_section_compares_the_headline_with_the_callers_recording_over_sip():
+    turns = [_turn(mode="sip", caller_v2v_ms=500.0, recording_v2v_ms=480.0),
+             _turn(mode="sip", turn=1, caller_v2v_ms=600.0, recording_v2v_ms=690.0),
+             _turn(mode="sip", turn=2, caller_v2v_ms=None, recording_v2v_ms=400.0)]
+    ts = summarize_turns(turns)
+    assert ts["caller_vs_recording_v2v_abs_diff_ms"] == {"n": 2, "p50": 55.0, "p95": pytest.approx(86.5), "max": 90.0}
+    assert ts["stages"]["voice_to_voice_ms (caller recording)"]["n"] == 3
+    runs = [{"name": "sip voicebox PCMU", "mode": "sip", "pipeline": "voicebox", "codec": "PCMU", "concurrency": 1,
+             "turns_summary": ts, "calls_summary": summarize_calls([])},
+            {"name": "inprocess voicebox PCMU", "mode": "inprocess", "pipeline": "voicebox", "codec": "PCMU",
+             "concurrency": 1, "turns_summary": summarize_turns([_turn()]), "calls_summary": summarize_calls([])}]
+    report = {
+        "meta": {"command": "voicebox bench", "git_revision": "x", "cores": 2, "machine": "m", "python": "3",
+                 "started": "t", "duration_s": 1, "repeat": 1, "scenarios": "s", "scenario_count": 1,
+                 "channel": "PCMU"},
+        "runs": runs, "speedup": [], "sweep": [], "calls": [],
+        "turns": [dict(vars(t), run="sip voicebox PCMU", concurrency=1) for t in turns],
+    }
+    md = to_markdown(report)
+    assert "The headline figure is \"v2v caller\"" in md
+    assert "| sip voicebox PCMU | the caller's stereo recording | 2 | 55 | 86 | 90 | no |" in md
+    assert "| inprocess voicebox PCMU | the agent's call record | 1 | 20 | 20 | 20 | yes |" in md
+    assert "| 500 | 480 |" in md  # the turns table: v2v caller, then v2v recording
+
+
 def test_the_agent_jitter_buffer_knob_is_validated():
     from voicebox.config import load_config
 

@@ -20,7 +20,9 @@ class TurnResult:
     intent: str | None = None
     tier: str | None = None
     agent: dict[str, float | None] = field(default_factory=dict)  # stage timings from the record
-    caller_v2v_ms: float | None = None  # the caller's own measurement of voice-to-voice
+    caller_v2v_ms: float | None = None  # the caller's own measurement of voice-to-voice (the headline)
+    # The same, from the caller's stereo recording alone (SIP): no live stamps, so it checks them.
+    recording_v2v_ms: float | None = None
     task_ok: bool | None = None
     why: str = ""
     mode: str = "sip"  # sip | inprocess
@@ -76,6 +78,7 @@ def summarize_turns(turns: Iterable[TurnResult]) -> dict[str, Any]:
     turns = list(turns)
     stages = {s: percentiles([t.agent.get(s) for t in turns]) for s in STAGES}
     stages["voice_to_voice_ms (caller side)"] = percentiles([t.caller_v2v_ms for t in turns])
+    stages["voice_to_voice_ms (caller recording)"] = percentiles([t.recording_v2v_ms for t in turns])
     stages["barge_stop_ms (caller side)"] = percentiles([t.barge_stop_ms for t in turns])
     stages["agent last voiced - speech end"] = percentiles([t.speech_end_lag_ms for t in turns])
     pairs = [(t.agent.get("voice_to_voice_ms"), t.caller_v2v_ms) for t in turns]
@@ -89,6 +92,9 @@ def summarize_turns(turns: Iterable[TurnResult]) -> dict[str, Any]:
         "turns": len(turns),
         "stages": stages,
         "agent_vs_caller_v2v_abs_diff_ms": percentiles(diffs),
+        "caller_vs_recording_v2v_abs_diff_ms": percentiles(
+            [abs(t.caller_v2v_ms - t.recording_v2v_ms) for t in turns
+             if t.caller_v2v_ms is not None and t.recording_v2v_ms is not None]),
         "agent_with_jitter_vs_caller_v2v_abs_diff_ms": percentiles(
             [abs(a - c) for a, c in with_jb if a is not None and c is not None]),
         # Both ends at their network edge: the caller's figure less its own receive buffer.

@@ -1,7 +1,9 @@
 """The SIP benchmark: corpus scenarios as real calls to a real `voicebox serve`, on loopback.
 
 Every number is measured twice where it can be: on the agent's side (its call records) and on
-the caller's side (the pjsua2 caller's own media clock), so the report can show they agree.
+the caller's side (the pjsua2 caller's own media clock), so the report can show they agree. The
+caller's voice-to-voice is measured a third time from its stereo recording alone (what it sent
+and what it heard, on its one clock): the check on the caller's live stamps.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Callable
 
 from voicebox.audio.wavio import read_wav
 from voicebox.bench.metrics import last_voiced_ms
+from voicebox.bench.recording_v2v import recording_v2v_ms
 from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario
 from voicebox.telephony.probe import free_port, sip_options
@@ -106,10 +109,10 @@ class Server:
 
 def _place_call(server: Server, sc: Scenario, base: Path, codec: str, work: Path, n: int,
                 caller_jitter_buffer_ms: int | None = None) -> dict[str, Any]:
-    result = work / f"{sc.id}-{n}.json"
+    result, stereo = work / f"{sc.id}-{n}.json", work / f"{sc.id}-{n}.wav"
     cmd = [sys.executable, "-m", "voicebox.telephony.caller", f"sip:agent@{HOST}:{server.port}",
            "--codec", codec, "--json", str(result), "--rtp-port", str(30000 + 200 * (n % 100)),
-           "--quiet-ms", "1500", "--reply-timeout-s", "15"]
+           "--quiet-ms", "1500", "--reply-timeout-s", "15", "--stereo-wav", str(stereo)]
     for t in sc.turns:
         cmd += ["--play", str(base / t.wav)]
     if any(t.expect in ("hangup", "transfer") for t in sc.turns):
@@ -119,7 +122,10 @@ def _place_call(server: Server, sc: Scenario, base: Path, codec: str, work: Path
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, timeout=300)
     if proc.returncode != 0 or not result.exists():
         return {"error": f"caller exited {proc.returncode}: {proc.stderr.decode(errors='replace')[-300:]}", "turns": []}
-    return json.loads(result.read_text())
+    out = json.loads(result.read_text())
+    if stereo.exists():
+        out["stereo_wav"] = str(stereo)
+    return out
 
 
 def run_sip(
@@ -161,6 +167,7 @@ def sip_results(
             channel={"caller_jitter_buffer_ms": call.get("jitter_buffer_ms"),
                      "agent_jitter_buffer_ms": end.get("jitter_buffer_ms")},
         ))
+        from_recording = recording_v2v_ms(call["stereo_wav"], len(sc.turns)) if call.get("stereo_wav") else []
         for i, spec in enumerate(sc.turns):
             caller_turn = call["turns"][i] if i < len(call.get("turns", [])) else {}
             rec = turn_records[i] if i < len(turn_records) else None
@@ -174,6 +181,8 @@ def sip_results(
             if onset is not None and caller_turn.get("play_start_ms") is not None:
                 samples, _ = read_wav(base / spec.wav, 16000)
                 tr.caller_v2v_ms = onset - (caller_turn["play_start_ms"] + last_voiced_ms(samples, 16000))
+            if i < len(from_recording):
+                tr.recording_v2v_ms = from_recording[i]
             tr.task_ok, tr.why = judge(
                 spec, reply, transfer_to=call.get("transfer_to", ""),
                 hung_up_by_agent=call.get("disconnected_by") == "agent", replied=onset is not None,

@@ -7,15 +7,21 @@ Used by the end-to-end tests and the SIP benchmark, and handy by hand::
 
 It waits for the greeting to finish, plays each WAV, waits for the agent's reply to finish
 (agent audio, then ``--quiet-ms`` of silence), and so on. All times in the JSON are
-milliseconds since the call was answered, measured here, at the caller.
+milliseconds since the call was answered, measured here, at the caller, in media time: frames
+of the caller's conference bridge, whose every 20 ms tick sends one frame into the call and
+hands one received frame on. ``--stereo-wav`` writes both directions on that one clock (left:
+what was sent, right: what was heard; time 0 is the answer), for checking the JSON's figures
+from the audio alone (voicebox.bench.recording_v2v).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+import wave
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -23,6 +29,7 @@ import numpy as np
 import pjsua2 as pj
 
 from voicebox.audio.wavio import read_wav, write_wav
+from voicebox.bench.metrics import last_voiced_ms
 
 RATE_HZ = 16000
 FRAME_MS = 20
@@ -58,31 +65,61 @@ class Recorder(pj.AudioMediaPort):
         frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
 
 
-class Player(pj.AudioMediaPort):
-    """Sends queued audio, then silence; counts frames so plays are timed in media time.
+class Tap(pj.AudioMediaPort):
+    """What the player sends into the call, frame by frame, as the bridge hands it on.
 
+    The player transmits to this port as well as to the call. Each frame is filed under the
+    recorder's index of the same bridge tick: the bridge hands frames on in port order, and
+    this port is created after the recorder, so the recorder's frame of this tick is its last.
+    """
+
+    def __init__(self, clock: Recorder) -> None:
+        super().__init__()
+        self.clock = clock
+        self.frames: list[tuple[int, bytes]] = []
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        if frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size:
+            self.frames.append((len(self.clock.frames) - 1, bytes(frame.buf)))
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        frame.type = pj.PJMEDIA_FRAME_TYPE_NONE
+
+
+class Player(pj.AudioMediaPort):
+    """Sends queued audio, then silence; notes the media time its first frame went out.
+
+    A tick asks the player for its frame before it hands the recorder the tick's received one,
+    so the recorder's frame count then is the index of the tick that sends it (``started_at``).
     With ``echo_from``, it also sends back what the agent said ``echo_delay_ms`` ago at
     ``echo_db``: a line with echo, for testing that the agent is not interrupted by its own voice.
     """
 
-    def __init__(self, echo_from: Recorder | None = None, echo_db: float = -10.0, echo_delay_ms: int = 60) -> None:
+    def __init__(self, clock: Recorder, echo_from: Recorder | None = None, echo_db: float = -10.0,
+                 echo_delay_ms: int = 60) -> None:
         super().__init__()
+        self.clock = clock
         self.audio = np.zeros(0, dtype=np.int16)
         self.pos = 0
+        self.pending: np.ndarray | None = None  # handed over whole: the media thread picks it up
+        self.started_at: int | None = None  # the recorder index of the tick that sent its first frame
         self.silence = bytes(FRAME * 2)
         self.echo_from = echo_from
         self.echo_gain = 10 ** (echo_db / 20)
         self.echo_frames = max(1, echo_delay_ms // FRAME_MS)
 
     def play(self, samples: np.ndarray) -> None:
-        self.audio = samples.astype(np.int16)
-        self.pos = 0
+        self.started_at = None
+        self.pending = samples.astype(np.int16)
 
     @property
     def busy(self) -> bool:
-        return self.pos < len(self.audio)
+        return self.pending is not None or self.pos < len(self.audio)
 
     def onFrameRequested(self, frame: pj.MediaFrame) -> None:  # noqa: N802
+        if self.pending is not None:
+            self.audio, self.pos, self.pending = self.pending, 0, None
+            self.started_at = len(self.clock.frames)
         if self.pos < len(self.audio):
             chunk = self.audio[self.pos : self.pos + FRAME]
             self.pos += FRAME
@@ -251,14 +288,17 @@ class Caller:
         wait_hangup_s: float = 0,
         hang_up: bool = True,
         dtmf: str = "",
+        stereo: Path | None = None,
     ) -> CallResult:
         res = CallResult(uri, self.codec)
         call = CallerCall(self.acc)
         rec = Recorder()
-        player = Player(rec if self.echo_db is not None else None, self.echo_db or 0.0, self.echo_delay_ms)
+        tap = Tap(rec)
+        player = Player(rec, rec if self.echo_db is not None else None, self.echo_db or 0.0, self.echo_delay_ms)
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE_HZ, 1, FRAME_MS * 1000, 16)
         rec.createPort("rec", fmt)
+        tap.createPort("tap", fmt)  # after the recorder: see Tap
         player.createPort("play", fmt)
         prm = pj.CallOpParam(True)
         call.makeCall(uri, prm)
@@ -274,13 +314,14 @@ class Caller:
                 res.error = "not answered in time"
                 call.hangup(pj.CallOpParam(True))
                 self.pump(1)
-            return self._finish(res, call, rec, record)
+            return self._finish(res, call, rec, record, tap, stereo)
         res.answered = True
         ci = call.getInfo()
         for mi in ci.media:
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 aud = call.getAudioMedia(mi.index)
                 aud.startTransmit(rec)
+                player.startTransmit(tap)
                 player.startTransmit(aud)
                 si = call.getStreamInfo(mi.index)
                 res.codec = si.codecName
@@ -292,20 +333,25 @@ class Caller:
         def ms_of(index: int) -> float:
             return (index - frame_base) * FRAME_MS
 
-        def wait_reply(start_index: int, timeout_s: float, onset_only: bool = False) -> tuple[float | None, float | None]:
+        def wait_reply(start_index: int, timeout_s: float, onset_only: bool = False,
+                       spurt: bool = False) -> tuple[float | None, float | None]:
             """Media times of the agent's next speech onset and end (after quiet_ms of silence).
 
-            ``onset_only``: return at the onset (the next turn will talk over this reply)."""
+            ``onset_only``: return at the onset (the next turn will talk over this reply).
+            ``spurt``: the onset is the start of a talk spurt, not audio already under way at
+            ``start_index`` (a reply the caller talked over)."""
             end = time.monotonic() + timeout_s
             onset = None
             while time.monotonic() < end and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.ep.libHandleEvents(10)
                 if onset is None and rec.last_voiced_index >= start_index:
                     onset = next(
-                        i for i in range(start_index, len(rec.frames))
-                        if _rms(rec.frames[i]) > VOICE_RMS
+                        (i for i in range(start_index, len(rec.frames))
+                         if _rms(rec.frames[i]) > VOICE_RMS
+                         and not (spurt and i > 0 and _rms(rec.frames[i - 1]) > VOICE_RMS)),
+                        None,
                     )
-                    if onset_only:
+                    if onset is not None and onset_only:
                         return ms_of(onset), None
                 if onset is not None and (len(rec.frames) - 1 - rec.last_voiced_index) * FRAME_MS >= quiet_ms:
                     return ms_of(onset), ms_of(rec.last_voiced_index + 1)
@@ -336,12 +382,18 @@ class Caller:
                     self.ep.libHandleEvents(5)
             start_index = len(rec.frames)
             player.play(samples)
-            turn.play_start_ms = ms_of(start_index)
             while player.busy and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.ep.libHandleEvents(10)
+            # The tick that sent the first frame, not the one when play() was called: a tick
+            # already under way then (it had asked the player) sends it a frame later.
+            turn.play_start_ms = ms_of(start_index if player.started_at is None else player.started_at)
             turn.play_end_ms = turn.play_start_ms + len(samples) * 1000 / RATE_HZ
             turn.speech_onset_ms = turn.play_start_ms + _speech_onset_ms(samples)
-            turn.reply_onset_ms, turn.reply_end_ms = wait_reply(len(rec.frames), reply_timeout_s, barging[n + 1])
+            # The reply is looked for from where our speech ended, not where the WAV did: an
+            # agent quick enough starts it during the WAV's trailing silence (or noise).
+            spoke_ms = last_voiced_ms(samples, RATE_HZ) or len(samples) * 1000 / RATE_HZ
+            speech_end = frame_base + math.ceil((turn.play_start_ms + spoke_ms) / FRAME_MS)
+            turn.reply_onset_ms, turn.reply_end_ms = wait_reply(speech_end, reply_timeout_s, barging[n + 1], spurt=True)
             if barge_after is not None:
                 onset_index = frame_base + int(turn.speech_onset_ms // FRAME_MS)
                 stop = _silence_start(rec.frames, onset_index, BARGE_SILENCE_MS // FRAME_MS)
@@ -376,19 +428,38 @@ class Caller:
             res.disconnected_by = "agent"
         if call.disconnected_at is not None:
             res.ended_ms = (call.disconnected_at - t0) * 1000
-        return self._finish(res, call, rec, record)
+        return self._finish(res, call, rec, record, tap, stereo, frame_base)
 
-    def _finish(self, res: CallResult, call: CallerCall, rec: Recorder, record: Path | None) -> CallResult:
+    def _finish(self, res: CallResult, call: CallerCall, rec: Recorder, record: Path | None, tap: Tap,
+                stereo: Path | None, frame_base: int = 0) -> CallResult:
         res.status = res.status or call.status
         res.reason = res.reason or call.reason
         if record is not None:
             audio = np.frombuffer(b"".join(rec.frames), dtype=np.int16) if rec.frames else np.zeros(0, np.int16)
             write_wav(record, audio, RATE_HZ)
+        if stereo is not None:
+            _write_stereo(stereo, tap.frames, rec.frames, frame_base)
         return res
 
     def close(self) -> None:
         self.acc = None
         self.ep.libDestroy()
+
+
+def _write_stereo(path: Path, sent: list[tuple[int, bytes]], heard: list[bytes], frame_base: int) -> None:
+    """Left: what was sent, right: what was heard, tick by tick from the answer (frame_base)."""
+    n = max(0, len(heard) - frame_base)
+    out = np.zeros((n, FRAME, 2), dtype=np.int16)
+    for i, data in enumerate(heard[frame_base:]):
+        out[i, : len(data) // 2, 1] = np.frombuffer(data, dtype=np.int16)[:FRAME]
+    for index, data in sent:
+        if 0 <= index - frame_base < n:
+            out[index - frame_base, : len(data) // 2, 0] = np.frombuffer(data, dtype=np.int16)[:FRAME]
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(RATE_HZ)
+        w.writeframes(out.tobytes())
 
 
 def _jitter_buffer_ms(call: pj.Call) -> float | None:
@@ -451,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--play", action="append", default=[], type=Path,
                    help="caller turn WAV (repeatable); WAV@MS plays it MS ms into the agent's reply")
     p.add_argument("--record", type=Path, help="write what the caller heard to this WAV")
+    p.add_argument("--stereo-wav", type=Path,
+                   help="write a stereo WAV on the caller's media clock: left what it sent, right what it heard")
     p.add_argument("--json", type=Path, help="write the result here (else stdout)")
     p.add_argument("--quiet-ms", type=int, default=2000, help="silence that ends an agent reply")
     p.add_argument("--reply-timeout-s", type=float, default=30)
@@ -473,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
         res = caller.run(
             args.uri, args.play, args.record, args.quiet_ms,
             reply_timeout_s=args.reply_timeout_s, wait_hangup_s=args.wait_hangup_s, dtmf=args.dtmf,
+            stereo=args.stereo_wav,
         )
     finally:
         caller.close()
