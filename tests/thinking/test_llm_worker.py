@@ -142,6 +142,21 @@ def test_close_leaves_no_child(gguf):
         reply(worker)
 
 
+def test_the_parent_alone_ends_the_worker(gguf):
+    """Ctrl-C and a service manager's SIGTERM reach the whole process group; the worker stays for
+    the calls its parent is still draining."""
+    worker = WorkerModel(gguf, 2, 2048, hang_timeout_ms=int(SLOW_BOX_S * 1000))
+    try:
+        pid = worker.pid
+        os.kill(pid, signal.SIGINT)
+        os.kill(pid, signal.SIGTERM)
+        assert len(reply(worker)) > 10
+        assert worker.pid == pid and worker.restarts == 0
+    finally:
+        worker.close()
+    assert gone(pid)
+
+
 PARENT = """
 import sys, time
 from voicebox.thinking.llm_worker import WorkerModel

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -397,6 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="A GGUF chat model serving one parent over a socket (internal).")
     p.add_argument("--fd", type=int, required=True, help="the socket inherited from the parent")
     args = p.parse_args(argv)
+    # Ctrl-C or a service manager's SIGTERM reaches the whole process group: the parent decides
+    # when this worker ends (it may drain calls first), and its EOF or death ends it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s llm_worker %(message)s")
     _serve(Connection(args.fd))
     return 0
