@@ -195,7 +195,7 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
     assert "1 (barge)" in md and "| 250 |" in md and "![stages](bench-stages.png)" in md
 
 
-def test_the_agreement_section_compares_the_headline_with_the_callers_recording_over_sip():
+def test_the_agreement_section_compares_the_headline_with_the_callers_recording():
     turns = [_turn(mode="sip", caller_v2v_ms=500.0, recording_v2v_ms=480.0),
              _turn(mode="sip", turn=1, caller_v2v_ms=600.0, recording_v2v_ms=690.0),
              _turn(mode="sip", turn=2, caller_v2v_ms=None, recording_v2v_ms=400.0)]
@@ -215,7 +215,7 @@ def test_the_agreement_section_compares_the_headline_with_the_callers_recording_
     }
     md = to_markdown(report)
     assert "The headline figure is \"v2v caller\"" in md
-    assert "| sip voicebox PCMU | the caller's stereo recording | 2 | 55 | 86 | 90 | no |" in md
+    assert "| sip voicebox PCMU | the caller's recording | 2 | 55 | 86 | 90 | no |" in md
     assert "| inprocess voicebox PCMU | the agent's call record | 1 | 20 | 20 | 20 | yes |" in md
     assert "| 500 | 480 |" in md  # the turns table: v2v caller, then v2v recording
 

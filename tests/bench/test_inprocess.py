@@ -44,6 +44,8 @@ def test_one_scenario_through_the_call_pipeline(setup):
     assert turn.agent["endpoint_ms"] > 0 and turn.agent["voice_to_voice_ms"] > 0
     # Heard at the caller after the caller stopped, within the budget's order of magnitude.
     assert 0 < turn.caller_v2v_ms < 5000
+    # ...and the same figure found in the caller's two-way recording alone agrees with it.
+    assert turn.recording_v2v_ms is not None and abs(turn.caller_v2v_ms - turn.recording_v2v_ms) <= 60
     assert turn.task_ok is True, turn.why  # the reply names the Saturday opening time
 
 

@@ -23,6 +23,7 @@ from voicebox.audio.channel import ChannelSpec, LineDirection
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.audio.wavio import read_wav
 from voicebox.bench.metrics import barge_stop_ms, false_barge_ins, reply_onset_ms, voiced
+from voicebox.bench.recording_v2v import FRAME_MS, recorded_turns
 from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario
 from voicebox.bench.sim_caller import PlayedTurn, ScriptedCaller
@@ -55,6 +56,9 @@ class LineLog:
     """What the clock saw, frame by frame, in caller media time."""
 
     heard: list[bool] = field(default_factory=list)  # the caller heard agent speech in this frame
+    # The audio itself, both ways at the caller: its recording, for the stamp-free v2v check.
+    sent_audio: list[np.ndarray] = field(default_factory=list)
+    heard_audio: list[np.ndarray] = field(default_factory=list)
     cuts_ms: list[float] = field(default_factory=list)  # the agent dropped queued audio here
     max_late_ms: float = 0.0  # how far the clock fell behind real time
 
@@ -124,6 +128,8 @@ class SimulatedCall:
             heard = self.down.process(out)
             self.line.heard.append(voiced(heard))
             said = self.caller.step(now_ms, self.line.heard[-1])
+            self.line.heard_audio.append(heard)
+            self.line.sent_audio.append(said)
             self.inbound.write_overwrite(self.up.process(said))
             k += 1
         self.duration_s = k * self.frame_ms / 1000
@@ -136,6 +142,7 @@ class SimulatedCall:
         records = self.log.of("turn")
         out: list[TurnResult] = []
         speech: list[tuple[float, float]] = []
+        from_recording = self._recording_v2v()
         for played in self.caller.played:
             spec = self.scenario.turns[played.index]
             speech.append((played.speech_onset_ms, played.play_end_ms))
@@ -150,6 +157,7 @@ class SimulatedCall:
             onset = self._reply_onset(played)
             if onset is not None:
                 tr.caller_v2v_ms = onset - played.speech_end_ms
+            tr.recording_v2v_ms = from_recording[played.index] if played.index < len(from_recording) else None
             if played.barge:
                 tr.barge_stop_ms = barge_stop_ms(self.line.heard, self.frame_ms, played.speech_onset_ms, self.line.cuts_ms)
             talked = any(self._heard_between(played.speech_onset_ms, played.speech_end_ms)) if not played.barge else None
@@ -170,12 +178,22 @@ class SimulatedCall:
             call.error = ",".join(e.get("code", "?") for e in errors)
         return out, call
 
+    def _recording_v2v(self) -> list[float | None]:
+        """Per turn played, v2v from the caller's two-way recording alone (no stamps)."""
+        if not self.line.sent_audio or self.frame_ms != FRAME_MS:
+            return []
+        sent, heard = np.concatenate(self.line.sent_audio), np.concatenate(self.line.heard_audio)
+        turns = recorded_turns(sent, heard, len(self.caller.played), self.rate)
+        return [None if t is None else t.v2v_ms for t in turns]
+
     def _heard_between(self, start_ms: float, end_ms: float) -> list[bool]:
         return self.line.heard[int(start_ms // self.frame_ms) : int(end_ms // self.frame_ms)]
 
     def _reply_onset(self, played: PlayedTurn) -> float | None:
         if not played.barge:
-            return reply_onset_ms(self.line.heard, self.frame_ms, played.play_start_ms)
+            # From where the caller's speech ended, as the SIP caller looks: an agent that spoke
+            # during the turn (over a pause in it) has not replied yet.
+            return reply_onset_ms(self.line.heard, self.frame_ms, played.speech_end_ms)
         # Talking over the agent: if it cut its audio, its reply is the next thing heard after
         # that stop and after the caller finished. If it never stopped, what the caller hears
         # next may still be the old reply: energy cannot tell them apart, so there is no figure.
