@@ -117,7 +117,8 @@ def main() -> int:
             pass
         failed = time.perf_counter()
         list(w.stream(ask, 1, 0.0))  # waits for the restart
-        restarts.append({"detected_ms": (failed - t0) * 1000, "restart_to_first_token_ms": (time.perf_counter() - failed) * 1000})
+        restarts.append({"detected_ms": (failed - t0) * 1000,
+                         "restart_to_first_token_ms": (time.perf_counter() - failed) * 1000})
         w.close()
 
     w = WorkerModel(gguf, m.llm_threads, m.llm_context_tokens, warm_messages=warm, fault="hang", hang_timeout_ms=2000)

@@ -215,7 +215,8 @@ class WorkerModel:
                     if proc.poll() is None:
                         return proc, conn
                     # Died between requests (OOM killer, a signal): replace it, then wait.
-                    log.warning("%s worker (pid %d) exited while idle (status %s)", self.name, proc.pid, proc.returncode)
+                    log.warning("%s worker (pid %d) exited while idle (status %s)",
+                                self.name, proc.pid, proc.returncode)
                     self._proc = self._conn = None
                     self._restart_locked(proc, conn)
                 elif not self._restarting:
