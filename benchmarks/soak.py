@@ -5,8 +5,9 @@
 
 A warm-up call first (it loads what the first call loads for good), then sipp places calls at a
 fixed rate for the duration: each plays Debian sip-tester's 7 s G.711 A-law recording and hangs
-up after --call-ms. RSS, open FDs and threads of the server are read from /proc every second;
-active calls and CPU from the server's own OPTIONS load hint. Writes OUT.json, OUT.md, OUT.png.
+up after --call-ms. RSS (with its model workers'), open FDs and threads of the server are read
+from /proc every second; active calls and CPU from the server's own OPTIONS load hint. Writes
+OUT.json, OUT.md, OUT.png.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from voicebox.bench.sip_bench import process_tree  # noqa: E402
 from voicebox.telephony.probe import free_port, sip_options  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -37,8 +39,14 @@ PCAP = Path("/usr/share/sip-tester/g711a.pcap")
 
 
 def proc_sample(pid: int) -> dict:
+    """RSS of the server and its model workers (the LLM runs in one); FDs and threads of the server."""
     status = Path(f"/proc/{pid}/status").read_text()
     rss_kb = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+    for child in process_tree(pid)[1:]:
+        try:
+            rss_kb += int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{child}/status").read_text()).group(1))
+        except (OSError, AttributeError):
+            pass  # gone meanwhile
     threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
     return {"rss_mb": round(rss_kb / 1024, 1), "fds": len(os.listdir(f"/proc/{pid}/fd")), "threads": threads}
 

@@ -30,6 +30,20 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its live child processes (Linux /proc), e.g. voicebox serve and its model workers."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                children.append(int(entry))
+    return [pid, *children]
+
+
 class Server:
     """`voicebox serve` with full-content records (so replies can be checked), plus a front desk."""
 
@@ -86,15 +100,19 @@ class Server:
                 self.frontdesk.kill()
 
     def usage(self) -> dict[str, float]:
-        """The server process's CPU seconds so far and its peak resident memory (Linux /proc)."""
-        pid = self.proc.pid
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            hwm = next(line for line in Path(f"/proc/{pid}/status").read_text().splitlines() if line.startswith("VmHWM"))
-            return {"cpu_s": cpu, "peak_rss_mb": int(hwm.split()[1]) / 1024}
-        except (OSError, StopIteration, IndexError, ValueError):
-            return {"cpu_s": 0.0, "peak_rss_mb": 0.0}
+        """CPU seconds so far and peak resident memory (Linux /proc) of the server and its model
+        worker processes (the LLM runs in one): the sum of each's peak, an upper bound."""
+        cpu, hwm_kb = 0.0, 0
+        for pid in process_tree(self.proc.pid):
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                status = Path(f"/proc/{pid}/status").read_text().splitlines()
+                hwm = next(line for line in status if line.startswith("VmHWM"))
+            except (OSError, StopIteration, IndexError, ValueError):
+                continue  # gone meanwhile (a worker being restarted)
+            cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            hwm_kb += int(hwm.split()[1])
+        return {"cpu_s": cpu, "peak_rss_mb": hwm_kb / 1024}
 
     def records(self) -> dict[str, list[dict[str, Any]]]:
         """Call records by SIP Call-ID."""
