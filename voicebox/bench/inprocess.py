@@ -8,7 +8,7 @@ the inbound ring buffer. Everything the caller hears is timed on that clock, at 
 
 from __future__ import annotations
 
-import resource
+import os
 import threading
 import time
 import uuid
@@ -23,6 +23,7 @@ from voicebox.audio.channel import ChannelSpec, LineDirection
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.audio.wavio import read_wav
 from voicebox.bench.metrics import barge_stop_ms, false_barge_ins, reply_onset_ms, voiced
+from voicebox.bench.processes import tree_usage
 from voicebox.bench.recording_v2v import FRAME_MS, recorded_turns
 from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario
@@ -214,12 +215,12 @@ class SimulatedCall:
 
 
 def cpu_seconds() -> float:
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
+    """This process's, and its model workers' (the LLM runs in one)."""
+    return tree_usage(os.getpid())["cpu_s"]
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return tree_usage(os.getpid())["peak_rss_mb"]
 
 
 def run_calls(

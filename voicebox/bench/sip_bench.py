@@ -9,7 +9,6 @@ and what it heard, on its one clock): the check on the caller's live stamps.
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from typing import Any, Callable
 
 from voicebox.audio.wavio import read_wav
 from voicebox.bench.metrics import last_voiced_ms
+from voicebox.bench.processes import tree_usage
 from voicebox.bench.recording_v2v import recording_v2v_ms
 from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario
@@ -28,20 +28,6 @@ from voicebox.telephony.probe import free_port, sip_options
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its live child processes (Linux /proc), e.g. voicebox serve and its model workers."""
-    children = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == pid:
-                children.append(int(entry))
-    return [pid, *children]
 
 
 class Server:
@@ -100,19 +86,8 @@ class Server:
                 self.frontdesk.kill()
 
     def usage(self) -> dict[str, float]:
-        """CPU seconds so far and peak resident memory (Linux /proc) of the server and its model
-        worker processes (the LLM runs in one): the sum of each's peak, an upper bound."""
-        cpu, hwm_kb = 0.0, 0
-        for pid in process_tree(self.proc.pid):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                status = Path(f"/proc/{pid}/status").read_text().splitlines()
-                hwm = next(line for line in status if line.startswith("VmHWM"))
-            except (OSError, StopIteration, IndexError, ValueError):
-                continue  # gone meanwhile (a worker being restarted)
-            cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-            hwm_kb += int(hwm.split()[1])
-        return {"cpu_s": cpu, "peak_rss_mb": hwm_kb / 1024}
+        """CPU seconds so far and peak resident memory of the server and its model workers."""
+        return tree_usage(self.proc.pid)
 
     def records(self) -> dict[str, list[dict[str, Any]]]:
         """Call records by SIP Call-ID."""
