@@ -113,6 +113,32 @@ def test_a_worker_that_dies_mid_reply_fails_that_reply_and_is_restarted(gguf):
         worker.close()
 
 
+def test_a_call_waiting_behind_the_failed_one_is_served_by_the_restarted_worker(gguf):
+    """Another call's request, queued on the worker while it dies, goes on once it is back."""
+    worker = WorkerModel(gguf, 2, 2048, hang_timeout_ms=int(SLOW_BOX_S * 1000), fault="die", fault_on_request=1)
+    try:
+        first = worker.stream(QUESTION, 24, 0.0)
+        assert next(first)  # request 1 holds the worker; it dies right after this token
+        results: dict[str, object] = {}
+
+        def other_call() -> None:
+            try:
+                results["other"] = reply(worker)
+            except Exception as e:  # noqa: BLE001 - reported below
+                results["other"] = e
+
+        waiting = threading.Thread(target=other_call)
+        waiting.start()
+        time.sleep(0.3)  # it now waits for the worker's lock
+        with pytest.raises(WorkerFailed):
+            list(first)
+        waiting.join(SLOW_BOX_S * 2)
+        assert isinstance(results.get("other"), str) and len(results["other"]) > 10, results
+        assert worker.restarts == 1
+    finally:
+        worker.close()
+
+
 def test_a_hung_worker_is_killed_within_the_hang_timeout_and_restarted(gguf):
     hang_s = 3.0
     worker = WorkerModel(gguf, 2, 2048, hang_timeout_ms=int(hang_s * 1000), fault="hang", fault_on_request=1)
