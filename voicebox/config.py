@@ -264,6 +264,14 @@ class BargeInConfig(_Strict):
     resume_after_noise: bool = Field(
         True, description="If the interruption holds no words (a cough, 'mm-hm'), resume the reply where it paused."
     )
+    echo_correlation_max: float = Field(
+        0.6, ge=0.0, le=1.0,
+        description="Caller audio whose last 100 ms match what the agent played this closely (peak normalized "
+        "cross-correlation over delays up to echo_delay_max_ms) is its echo, not the caller; 1.0 turns the check off.",
+    )
+    echo_delay_max_ms: int = Field(
+        600, ge=100, le=2000, description="The longest round trip, agent playout to its echo, the echo check looks at."
+    )
 
 
 class TestingConfig(_Strict):

@@ -29,6 +29,7 @@ from voicebox.agent import AgentConfig
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.config import Config
 from voicebox.engines import Engines
+from voicebox.listening.echo_gate import EchoGate
 from voicebox.listening.endpointing import hangover_ms
 from voicebox.listening.local_agreement import LocalAgreement, Partial
 from voicebox.listening.transcriber import Transcript, reliability, usable_partial
@@ -140,6 +141,7 @@ class CallPipeline:
         self._last_was_filler = False
         self.barge_ins = 0
         self.false_barge_ins = 0
+        self.echo_frames = 0  # voiced caller frames the echo gate recognised as the agent's own voice
         self._voiced_turn: TurnTimeline | None = None  # the turn whose reply the voice is playing
         self._failed = threading.Event()
         self._turns: queue.Queue = queue.Queue(maxsize=2)
@@ -304,11 +306,19 @@ class CallPipeline:
         floor = 32768.0 * 10 ** (bi.energy_floor_dbfs / 20)
 
         last_voiced = [False]
+        gate = None
+        if bi.echo_cancellation and bi.echo_correlation_max < 1.0:
+            gate = EchoGate(self.rate, max_delay_ms=bi.echo_delay_max_ms, threshold=bi.echo_correlation_max)
 
         def is_speech(frame: np.ndarray) -> bool:
             # webrtcvad barely looks at level: the echo canceller's near-silent residue of the
-            # agent's voice still reads as "speech" to it.
-            last_voiced[0] = _rms(frame) >= floor and voiced(frame)
+            # agent's voice still reads as "speech" to it. What the canceller leaks while it
+            # re-converges after a jitter buffer moved the echo is caught by the echo gate.
+            loud = _rms(frame) >= floor and voiced(frame)
+            echo = loud and gate is not None and gate.is_echo()
+            if echo:
+                self.echo_frames += 1
+            last_voiced[0] = loud and not echo
             return last_voiced[0]
 
         detector = TurnDetector(vad, self.cfg.media.frame_ms, is_speech)
@@ -327,7 +337,10 @@ class CallPipeline:
                 continue
             index = self.inbound.read // self.frame_samples - 1  # media time, in frames
             if canceller is not None:
-                frame = canceller.process(frame, self._reference_for(self.inbound.read - self.frame_samples, silence))
+                reference = self._reference_for(self.inbound.read - self.frame_samples, silence)
+                if gate is not None:
+                    gate.push(frame, reference)
+                frame = canceller.process(frame, reference)
             rule = self._choose_hangover(detector, rule)
             events = detector.process(frame)
             ended = any(isinstance(ev, TurnEnded) for ev in events)

@@ -1,8 +1,5 @@
-"""Barge-in over SIP: the caller talks over the agent, on a clean line and on one with echo.
-
-Not here yet: a line that returns only the agent's own echo (no caller speech) still causes
-false barge-ins whenever an adaptive jitter buffer at either end changes the echo delay and the
-canceller has to re-converge (measured; see the issue notes)."""
+"""Barge-in over SIP: the caller talks over the agent, on a clean line and on one with echo;
+a line that returns only the agent's own echo never interrupts it."""
 
 from __future__ import annotations
 
@@ -57,4 +54,15 @@ def test_echo_with_speech_mixed_in_does_interrupt(agent_server, tmp_path):
     second = res["turns"][1]
     assert second["agent_stopped_ms"] is not None and second["agent_stopped_ms"] - second["speech_onset_ms"] < 800, res
     barges = [b for b in _events(agent_server, res["sip_call_id"], "barge_in") if b["resumed"] is False]
-    assert barges, _events(agent_server, res["sip_call_id"], "barge_in")
+    assert barges, (_events(agent_server, res["sip_call_id"], "barge_in"), _events(agent_server, res["sip_call_id"], "turn"))
+
+
+def test_echo_of_the_agent_alone_never_interrupts_it(agent_server, tmp_path):
+    # The caller asks for the services (a long reply), then only returns the agent's own voice
+    # at -10 dB, 60 ms later, until the reply is over.
+    res = call(agent_server.uri, "PCMU", [WAV / "barge_in_0.wav"], tmp_path, echo_db=-10, echo_delay_ms=60)
+    assert res["turns"][0]["reply_onset_ms"] is not None, res
+    barges = _events(agent_server, res["sip_call_id"], "barge_in")
+    assert barges == [], barges  # not even a hold that resumed: the caller would hear the gap
+    ignored = _events(agent_server, res["sip_call_id"], "turn")
+    assert len(ignored) == 1, ignored  # the echo never became a turn of its own

@@ -390,6 +390,7 @@ class SipServer:
             "call_end", status=status, reason=reason, duration_s=round(duration, 2), turns=turns,
             underruns=underruns, max_frame_gap_ms=round(gap, 1), hung_up_by=slot.hung_up_by or "caller",
             jitter_buffer_ms=slot.jitter_buffer_ms,
+            echo_frames=slot.pipeline.echo_frames if slot.pipeline is not None else 0,
         )
         if self.store is not None:
             self.store.close(slot.session)
