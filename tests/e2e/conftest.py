@@ -104,6 +104,29 @@ def agent_with_frontdesk(tmp: Path, port: int) -> Path:
     return path
 
 
+def agent_with_model_services(tmp: Path) -> Path:
+    """The built-in agent with its templated "services" answer left to the language model."""
+    text = (ROOT / "voicebox" / "agents" / "riverside_dental.toml").read_text()
+    text = re.sub(r'(name = "services"\n)answer = "[^"]*"\n', r'\1action = "model"\n', text)
+    assert 'name = "services"\naction = "model"' in text
+    path = tmp / "agent.toml"
+    path.write_text(text)
+    return path
+
+
+def call_events(server: Server, sip_call_id: str, timeout_s: float = 10) -> list[dict]:
+    """A finished call's records, found by its SIP Call-ID (a writer thread writes them)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        for path in (server.data_dir / "calls").glob("*/*.jsonl"):
+            events = [json.loads(line) for line in path.read_text().splitlines()]
+            if events and events[0].get("sip_call_id") == sip_call_id and events[-1]["event"] == "call_end":
+                return events
+        if time.monotonic() > deadline:
+            return []
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def agent_server(tmp_path_factory):
     """The default agent, as `make serve` runs it, on a free loopback port."""

@@ -3,28 +3,17 @@ a line that returns only the agent's own echo never interrupts it."""
 
 from __future__ import annotations
 
-import json
-import time
 
 import pytest
 
-from tests.e2e.conftest import CORPUS, call
+from tests.e2e.conftest import CORPUS, call, call_events
 
 pytestmark = pytest.mark.e2e
 WAV = CORPUS / "wav"
 
 
-def _events(server, sip_call_id: str, kind: str, timeout_s: float = 10) -> list[dict]:
-    """The call's records of one kind, found by its SIP Call-ID (written by a writer thread)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        for path in (server.data_dir / "calls").glob("*/*.jsonl"):
-            events = [json.loads(line) for line in path.read_text().splitlines()]
-            if events and events[0].get("sip_call_id") == sip_call_id and events[-1]["event"] == "call_end":
-                return [e for e in events if e["event"] == kind]
-        if time.monotonic() > deadline:
-            return []
-        time.sleep(0.2)
+def _events(server, sip_call_id: str, kind: str) -> list[dict]:
+    return [e for e in call_events(server, sip_call_id) if e["event"] == kind]
 
 
 def test_caller_talking_over_the_agent_stops_it_and_gets_an_answer(agent_server, tmp_path, transcribe):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
-import time
 
 import pytest
 
-from tests.e2e.conftest import CORPUS, ROOT, call, start_server, stop_server
+from tests.e2e.conftest import CORPUS, agent_with_model_services, call, call_events, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 WAV = CORPUS / "wav"
@@ -18,30 +16,15 @@ WAV = CORPUS / "wav"
 def slow_server(tmp_path_factory):
     """The default agent with "services" left to the model, and a model 2.5 s slow to start."""
     tmp = tmp_path_factory.mktemp("slow")
-    text = (ROOT / "voicebox" / "agents" / "riverside_dental.toml").read_text()
-    text = re.sub(r'(name = "services"\n)answer = "[^"]*"\n', r'\1action = "model"\n', text)
-    assert 'name = "services"\naction = "model"' in text
-    agent = tmp / "agent.toml"
-    agent.write_text(text)
+    agent = agent_with_model_services(tmp)
     server = start_server(tmp, f'agent = "{agent}"\n[sip]\nrtp_port = 45000\n[testing]\nslow_llm_ms = 2500\n')
     yield server
     stop_server(server)
 
 
-def _call_events(server, sip_call_id: str) -> list[dict]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for path in (server.data_dir / "calls").glob("*/*.jsonl"):
-            events = [json.loads(line) for line in path.read_text().splitlines()]
-            if events and events[0].get("sip_call_id") == sip_call_id and events[-1]["event"] == "call_end":
-                return events
-        time.sleep(0.2)
-    return []
-
-
 def test_slow_model_gets_exactly_one_filler_then_the_reply(slow_server, tmp_path, transcribe):
     res = call(slow_server.uri, "PCMU", [WAV / "barge_in_0.wav"], tmp_path, quiet_ms=3500)
-    events = _call_events(slow_server, res["sip_call_id"])
+    events = call_events(slow_server, res["sip_call_id"])
     fillers = [e for e in events if e["event"] == "filler"]
     turns = [e for e in events if e["event"] == "turn"]
     assert len(fillers) == 1, events

@@ -3,14 +3,12 @@ apology, the call goes on, the worker is restarted, and the next turn gets a mod
 
 from __future__ import annotations
 
-import json
 import re
-import time
 import urllib.request
 
 import pytest
 
-from tests.e2e.conftest import CORPUS, HOST, ROOT, call, start_server, stop_server, wait_for
+from tests.e2e.conftest import CORPUS, HOST, agent_with_model_services, call, call_events, start_server, stop_server, wait_for
 
 pytestmark = pytest.mark.e2e
 WAV = CORPUS / "wav"
@@ -22,28 +20,13 @@ def faulty_worker_server(request, tmp_path_factory):
     4 s hang timeout) after the first token of its first request."""
     fault = request.param
     tmp = tmp_path_factory.mktemp(f"worker-{fault}")
-    text = (ROOT / "voicebox" / "agents" / "riverside_dental.toml").read_text()
-    text = re.sub(r'(name = "services"\n)answer = "[^"]*"\n', r'\1action = "model"\n', text)
-    assert 'name = "services"\naction = "model"' in text
-    agent = tmp / "agent.toml"
-    agent.write_text(text)
+    agent = agent_with_model_services(tmp)
     server = start_server(
         tmp, f'agent = "{agent}"\n[sip]\nrtp_port = 46400\n[models]\nllm_hang_timeout_ms = 4000\n'
         f'[testing]\nllm_worker_fault = "{fault}"\nllm_worker_fault_on_request = 1\n',
     )
     yield fault, server
     stop_server(server)
-
-
-def _call_events(server, sip_call_id: str) -> list[dict]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        for path in (server.data_dir / "calls").glob("*/*.jsonl"):
-            events = [json.loads(line) for line in path.read_text().splitlines()]
-            if events and events[0].get("sip_call_id") == sip_call_id and events[-1]["event"] == "call_end":
-                return events
-        time.sleep(0.2)
-    return []
 
 
 def _metric(server, name: str) -> str:
@@ -60,7 +43,7 @@ def test_worker_fault_gets_an_apology_and_the_call_goes_on(faulty_worker_server,
     assert res["disconnected_by"] == "caller", res  # the agent did not end the call
     assert all(t["reply_onset_ms"] is not None for t in res["turns"]), res
 
-    events = _call_events(server, res["sip_call_id"])
+    events = call_events(server, res["sip_call_id"])
     errors = [e for e in events if e["event"] == "error"]
     turns = [e for e in events if e["event"] == "turn"]
     assert [(e["code"], e.get("turn")) for e in errors] == [(code, 1)], events
