@@ -29,7 +29,6 @@ class EchoGate:
         self._ref = np.zeros(self.window + self.max_lag, np.float32)
         self._fft_n = 1 << int(np.ceil(np.log2(len(self._ref) + self.window)))
         self._since_ref = len(self._ref)  # samples since the reference last held sound
-        self.last_score = 0.0
 
     def push(self, mic: np.ndarray, reference: np.ndarray) -> None:
         """The caller's raw audio (before echo cancellation) and what the agent played in the
@@ -49,7 +48,6 @@ class EchoGate:
         w, h = self._mic, self._ref
         mic_energy = float(np.dot(w, w))
         if mic_energy < 1.0 or not self.agent_audible():
-            self.last_score = 0.0
             return 0.0
         n = self._fft_n
         num = np.fft.irfft(np.fft.rfft(h, n) * np.conj(np.fft.rfft(w, n)), n)[: len(h) - len(w) + 1]
@@ -59,10 +57,8 @@ class EchoGate:
         valid = ref_energy > len(w) * 100.0
         denom = np.sqrt(np.maximum(ref_energy, 0.0) * mic_energy)
         if not np.any(valid):
-            self.last_score = 0.0
             return 0.0
-        self.last_score = float(np.max(num[valid] / denom[valid]))
-        return self.last_score
+        return float(np.max(num[valid] / denom[valid]))
 
     def is_echo(self) -> bool:
         return self.score() >= self.threshold
