@@ -45,6 +45,10 @@ BENCH_REPEAT ?= 3
 bench: setup
 	$(BIN)/voicebox bench --mode both --baseline sequential --concurrency 1,2,4,8 \
 	  --repeat $(BENCH_REPEAT) --codec PCMU --out benchmarks/results/bench
+	# The media thread with 4 calls at once that all stream model replies (frame gaps, underruns).
+	$(BIN)/voicebox bench --mode sip --concurrency 4 --repeat $(BENCH_REPEAT) \
+	  --only hours_saturday,location,price_cleaning,insurance \
+	  --agent benchmarks/agents/model_answers.toml --out benchmarks/results/media-x4
 	$(BIN)/python benchmarks/router_eval.py
 	$(BIN)/python benchmarks/wer_eval.py
 	$(BIN)/python -m voicebox.privacy.testset --json benchmarks/results/redaction.json --md benchmarks/results/redaction.md

@@ -162,7 +162,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
         "--models", nargs="+", default=["whisper-tiny-en", "whisper-base", "whisper-base:full"],
-        help="model[:final context]; the context defaults to the configured models.stt_final_context",
+        help="model[:final context[:final beam]]; they default to models.stt_final_context and stt_final_beam",
     )
     ap.add_argument("--codecs", nargs="+", default=["PCMU", "G722"])
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -177,9 +177,11 @@ def main() -> None:
     turns = [(s["id"], i, t) for s in scenarios for i, t in enumerate(s["turns"])]
     runs = []
     for spec in args.models:
-        model, _, context = spec.partition(":")
+        model, _, rest = spec.partition(":")
+        context, _, beam_text = rest.partition(":")
         context = context or cfg.models.stt_final_context
-        stt = Transcriber(resolve(model, "stt", cfg.data_dir), threads=cfg.models.stt_threads)
+        beam = int(beam_text) if beam_text else cfg.models.stt_final_beam
+        stt = Transcriber(resolve(model, "stt", cfg.data_dir), threads=cfg.models.stt_threads, final_beam=beam)
         for codec in args.codecs:
             rows = []
             for sid, idx, turn in turns:
@@ -203,7 +205,7 @@ def main() -> None:
             every = [r for r in rows if r["ref"]]
             kept = [k for r in rows for k in r["committed_kept"]]
             runs.append({
-                "model": model, "context": context, "codec": codec, "turns": len(spoken),
+                "model": model, "context": context, "final_beam": beam, "codec": codec, "turns": len(spoken),
                 "wer_streaming": wer(refs, [normalize(r["streaming"]) for r in spoken]),
                 "wer_offline": wer(refs, [normalize(r["offline"]) for r in spoken]),
                 "wer_streaming_all": wer([normalize(r["ref"]) for r in every], [normalize(r["streaming"]) for r in every]),
@@ -224,6 +226,12 @@ def main() -> None:
             })
         del stt
     write(args.out, runs, cfg)
+
+
+def _final(run: dict) -> str:
+    """How the run's final decodes were made: encoder window, and beam width when not greedy."""
+    beam = run.get("final_beam", 1)
+    return run["context"] if beam == 1 else f"{run['context']}, beam {beam}"
 
 
 def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
@@ -248,13 +256,13 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
         "transcript passed the confidence gate (must be 0). "
         "*Streaming* is what a call acts on (turn detection, partials, speculative and final decodes); "
         "*offline* is a batch decode of the same line audio (faster-whisper, beam 5, 30 s window, temperature 0).", "",
-        "| model | final window | line | speech turns | WER streaming | WER offline | WER all turns (streaming / offline) | split turns | garbage acted on | partials/turn | "
+        "| model | final decode | line | speech turns | WER streaming | WER offline | WER all turns (streaming / offline) | split turns | garbage acted on | partials/turn | "
         "partial decode p50/p95 ms | final decode p50/p95 ms | offline decode p50 ms | committed words kept |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         lines.append(
-            f"| {r['model']} | {r['context']} | {r['codec']} | {r['turns']} | {100 * r['wer_streaming']:.1f}% | "
+            f"| {r['model']} | {_final(r)} | {r['codec']} | {r['turns']} | {100 * r['wer_streaming']:.1f}% | "
             f"{100 * r['wer_offline']:.1f}% | {100 * r['wer_streaming_all']:.0f}% / {100 * r['wer_offline_all']:.0f}% | {r['split_turns']} | {len(r['garbage_acted_on'])} | "
             f"{r['partials_per_turn']:.1f} | {f(r['partial_ms_p50'])}/{f(r['partial_ms_p95'])} | "
             f"{f(r['final_ms_p50'])}/{f(r['final_ms_p95'])} | {f(r['offline_ms_p50'])} | "
@@ -267,7 +275,7 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
                  and sum(w.isdigit() for w in normalize(row["ref"]).split()) < 8]
         refs = [normalize(row["ref"]) for row in plain]
         lines.append(
-            f"- {r['model']} ({r['context']}, {r['codec']}, {len(plain)} turns): streaming "
+            f"- {r['model']} ({_final(r)}, {r['codec']}, {len(plain)} turns): streaming "
             f"{100 * wer(refs, [normalize(row['streaming']) for row in plain]):.1f}%, offline "
             f"{100 * wer(refs, [normalize(row['offline']) for row in plain]):.1f}%"
         )
@@ -275,7 +283,7 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
         "", "## Where streaming and offline differ", "",
         "Word errors per turn (normalized), for every turn whose two transcripts differ. A corpus of 15 "
         "turns is small: one turn's errors move the WER by several points.", "",
-        "| model | final window | line | turn | errors streaming / offline | streaming final | offline |",
+        "| model | final decode | line | turn | errors streaming / offline | streaming final | offline |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in runs:
@@ -285,7 +293,7 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
             ref, st, off = normalize(row["ref"]), normalize(row["streaming"]), normalize(row["offline"])
             if st != off:
                 lines.append(
-                    f"| {r['model']} | {r['context']} | {r['codec']} | {row['scenario']}/{row['turn']} | "
+                    f"| {r['model']} | {_final(r)} | {r['codec']} | {row['scenario']}/{row['turn']} | "
                     f"{word_errors(ref, st)} / {word_errors(ref, off)} | {row['streaming']} | {row['offline']} |"
                 )
     lines += ["", "## Turns (first model, first line)", "", "| scenario | said | streaming final | offline |", "|---|---|---|---|"]

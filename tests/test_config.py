@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from voicebox.agent import BUILTIN_DIR, AgentConfig, load_agent
+from voicebox.agent import BUILTIN_DIR, AgentConfig, agent_file, load_agent
 from voicebox.config import Config, ConfigError, load_config
 
 
@@ -172,6 +172,22 @@ def test_agent_from_path(tmp_path):
     assert agent.name == "Test Shop"
     assert agent.fill(agent.intents[0].answer) == "We are open always."
     assert "bye" in agent.goodbye_phrases  # default
+
+
+def test_the_bench_agents_load():
+    bench_agents = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "agents").glob("*.toml"))
+    assert bench_agents
+    for path in bench_agents:
+        agent = load_agent(str(path))
+        assert all(i.action == "model" for i in agent.intents), path  # they exist to load the model
+
+
+def test_agent_file_by_name_or_path(tmp_path):
+    assert agent_file("riverside_dental") == BUILTIN_DIR / "riverside_dental.toml"
+    own = write(tmp_path, GOOD_AGENT, "shop.toml")
+    assert agent_file(str(own)) == own
+    with pytest.raises(ConfigError, match="built-in agents: .*riverside_dental"):
+        agent_file("no_such_agent")
 
 
 def test_agent_missing_greeting(tmp_path):

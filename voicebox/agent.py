@@ -174,14 +174,20 @@ def template_fields(template: str) -> list[str]:
     return [f for _, f, _, _ in string.Formatter().parse(template) if f]
 
 
-def load_agent(name_or_path: str) -> AgentConfig:
-    """Load a built-in agent by name, or an agent TOML by path; ConfigError names the field."""
+def agent_file(name_or_path: str) -> Path:
+    """The TOML of a built-in agent (by name) or the user's own (by path)."""
     path = Path(name_or_path)
     if not path.suffix:
         path = BUILTIN_DIR / f"{name_or_path}.toml"
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.toml")))
         raise ConfigError(f"agent {name_or_path!r}: no such file (built-in agents: {known})")
+    return path
+
+
+def load_agent(name_or_path: str) -> AgentConfig:
+    """Load a built-in agent by name, or an agent TOML by path; ConfigError names the field."""
+    path = agent_file(name_or_path)
     raw = read_toml(path, "agent file")
     try:
         return AgentConfig.model_validate(raw)

@@ -43,11 +43,13 @@ def _serve(args: argparse.Namespace) -> int:
         log.error("error model.missing %s", e)
         return 2
 
+    from voicebox.pipeline import preload_call_modules
     from voicebox.records.retention import RetentionJob
     from voicebox.records.store import RecordStore
     from voicebox.telemetry.metrics import Metrics
     from voicebox.telephony.server import SipServer
 
+    preload_call_modules(cfg.barge_in.echo_cancellation)
     retention = RetentionJob(cfg.data_dir, cfg.privacy.retention_days)
     retention.start()  # expired records go before the first new call is written
     store = RecordStore(cfg.data_dir)
@@ -189,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--jitter-ms", type=float, default=0.0, help="simulated line: network jitter (in-process)")
     b.add_argument("--jitter-buffer-ms", type=int, default=60, help="simulated line: jitter buffer (in-process)")
     b.add_argument("--config", help="voicebox TOML for the in-process agent")
+    b.add_argument("--agent", default="", help="agent TOML (or built-in name) to bench instead of the configured one")
     b.add_argument("--server-config", default="", help="extra TOML lines for the SIP run's voicebox serve")
     b.add_argument("--caller-jitter-buffer-ms", type=int, default=-1,
                    help="the SIP caller's fixed jitter buffer (-1: pjmedia's adaptive default)")

@@ -172,6 +172,11 @@ class ModelsConfig(_Strict):
         description="Encoder window of final decodes: fitted to the turn (fast), whisper's full 30 s, "
         "or fitted with a full re-decode when the fitted one is unreliable.",
     )
+    stt_final_beam: int = Field(
+        1, ge=1, le=10,
+        description="Beam width of final decodes (partials are always greedy). Wider beams cost decode "
+        "time on every turn; see benchmarks/results/wer.md for what they buy per model.",
+    )
     llm_threads: int = Field(2, ge=1, le=64)
     llm_context_tokens: int = Field(2048, ge=256, le=32768)
     llm_max_reply_tokens: int = Field(60, ge=8, le=1024)

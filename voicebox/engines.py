@@ -88,7 +88,9 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
     """Load (and warm) STT, LLM and TTS; pre-synthesize the agent's fixed phrases."""
     data_dir = cfg.data_dir
     t0 = time.perf_counter()
-    stt = Transcriber(resolve(cfg.models.stt, "stt", data_dir), threads=cfg.models.stt_threads)
+    stt = Transcriber(
+        resolve(cfg.models.stt, "stt", data_dir), threads=cfg.models.stt_threads, final_beam=cfg.models.stt_final_beam,
+    )
     t1 = time.perf_counter()
     warm_messages = [{"role": "system", "content": system_prompt(agent)}, {"role": "user", "content": "Hi"}]
     lm, warm = local_model(resolve(cfg.models.llm, "llm", data_dir), cfg, "small", warm_messages)

@@ -170,6 +170,10 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
     calls = [CallResult("a", "inprocess", "voicebox", duration_s=10.0, cpu_s=5.0, false_barge_ins=1),
              CallResult("b", "inprocess", "voicebox", duration_s=10.0, cpu_s=3.0, underruns=2)]
     ts, cs = summarize_turns(turns), summarize_calls(calls)
+    assert cs["max_frame_gap_ms"] is None and cs["frame_gaps_over_40ms"] == 0  # in-process: no bridge clock
+    sip = summarize_calls([CallResult("a", "sip", "voicebox", max_frame_gap_ms=23.5),
+                           CallResult("b", "sip", "voicebox", max_frame_gap_ms=67.0)])
+    assert sip["max_frame_gap_ms"] == 67.0 and sip["frame_gaps_over_40ms"] == 1
     assert ts["intent_accuracy"] == 0.5 and ts["task_success"] == 0.5
     assert ts["agent_vs_caller_v2v_abs_diff_ms"]["max"] == 30.0
     assert ts["mean_wer"] == pytest.approx(0.2) and ts["budget_misses"] == 1 and ts["barge_stopped"] == 1
@@ -182,7 +186,8 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
                  "channel": "PCMU", "peak_rss_mb": 800.0},
         "runs": [run], "speedup": [{"run": run["name"], "baseline": "b", "p50_ratio": 5.0, "p95_ratio": 6.0}],
         "sweep": [{"mode": "inprocess", "concurrency": c, "calls": c, "v2v_caller_p95": 700.0 + c, "v2v_agent_p95": 690.0,
-                   "underruns": 0, "rejected": 0, "cpu_s_per_call_s": 0.5} for c in (1, 2)],
+                   "underruns": 0, "rejected": 0, "cpu_s_per_call_s": 0.5, "max_frame_gap_ms": 20.0 + c,
+                   "frame_gaps_over_40ms": 0} for c in (1, 2)],
         "turns": [dict(t, run=run["name"], concurrency=1) for t in (vars(x) for x in turns)],
         "calls": [],
     }
@@ -193,6 +198,10 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
     md = to_markdown(report, pngs)
     assert "| inprocess voicebox PCMU | 2 |" in md and "FAIL why" in md and "5.00x" in md
     assert "1 (barge)" in md and "| 250 |" in md and "![stages](bench-stages.png)" in md
+    assert "| inprocess | 2 | 2 | 702 | 690 | 0 | 22 | 0 | 0 | 0.50 |" in md  # the media thread's worst gap
+    assert "## Media thread" not in md  # in-process runs have no bridge clock
+    run.update(name="sip voicebox x4", mode="sip", concurrency=4, calls_summary=sip)
+    assert "| sip voicebox x4 | 4 | 2 | 67 | 1 | 0 |" in to_markdown(report, pngs)
 
 
 def test_the_agreement_section_compares_the_headline_with_the_callers_recording():

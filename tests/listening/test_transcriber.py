@@ -67,6 +67,19 @@ def test_fitted_and_full_windows_agree_on_a_clear_turn(stt):
     assert fit.reliable and full.reliable
 
 
+def test_final_decodes_use_the_configured_beam_and_partials_stay_greedy(stt, monkeypatch):
+    beams = []
+    generate = stt._generate
+    monkeypatch.setattr(stt, "_generate", lambda *a: beams.append(a[3]) or generate(*a))
+    monkeypatch.setattr(stt, "final_beam", 4)
+    audio = read("hours_saturday_0.wav")
+    final = stt.transcribe(audio, 16000, "fit")
+    assert final.text.lower().strip("?.").replace(",", "") == "hi what time do you open on saturday"
+    stt._idle_since = 0.0  # long idle: the partial is not held back
+    assert stt.try_transcribe(audio, 16000) is not None
+    assert beams == [4, 1]
+
+
 def test_auto_falls_back_to_the_full_window_when_the_fitted_decode_is_unsure(stt):
     noise = np.random.default_rng(1).normal(0, 3000, 16000 * 2).astype(np.int16)
     result = stt.transcribe(noise, 16000, "auto", speech_share=0.5)

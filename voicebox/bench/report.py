@@ -47,8 +47,8 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
         "",
         "| run | turns | v2v caller p50 | p95 | v2v agent p50 | p95 | endpoint p50 | transcript p50 | first token p50 "
         "| first audio p50 | barge stop p50 | false barge-ins | WER | intent | task | fillers | budget misses "
-        "| CPU s / call s | underruns | rejected |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU s / call s | underruns | max frame gap | rejected |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in report["runs"]:
         t, c = run["turns_summary"], run["calls_summary"]
@@ -59,7 +59,7 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
             f"| {_f(_p(run, 'first_token_ms'))} | {_f(_p(run, 'first_audio_ms'))} "
             f"| {_f(_p(run, 'barge_stop_ms (caller side)'))} | {c['false_barge_ins']} | {_f(t['mean_wer'], 2)} "
             f"| {_pct(t['intent_accuracy'])} | {_pct(t['task_success'])} | {t['fillers']} | {t['budget_misses']} "
-            f"| {_f(c['cpu_s_per_call_s'], 2)} | {c['underruns']} | {c['rejected']} |"
+            f"| {_f(c['cpu_s_per_call_s'], 2)} | {c['underruns']} | {_f(c.get('max_frame_gap_ms'))} | {c['rejected']} |"
         )
     lines += ["", f"## Agreement: the headline v2v against an independent measurement (criterion: within {AGREE_MS} ms)",
               "", "| run | headline compared against | turns | p50 abs diff | p95 | max | all within "
@@ -71,6 +71,15 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
         if d["n"]:
             ok = "yes" if d["max"] <= AGREE_MS else "no"
             lines.append(f"| {run['name']} | {against} | {d['n']} | {_f(d['p50'])} | {_f(d['p95'])} | {_f(d['max'])} | {ok} |")
+    sip_runs = [r for r in report["runs"] if r["calls_summary"].get("max_frame_gap_ms") is not None]
+    if sip_runs:
+        lines += ["", "## Media thread (SIP): the conference bridge asks each call for a frame every 20 ms", "",
+                  "| run | calls at once | calls | longest gap between two frame requests (ms) | calls with a gap > 40 ms "
+                  "| underruns |", "|---|---:|---:|---:|---:|---:|"]
+        for r in sip_runs:
+            c = r["calls_summary"]
+            lines.append(f"| {r['name']} | {r['concurrency']} | {c['calls']} | {_f(c['max_frame_gap_ms'])} "
+                         f"| {c['frame_gaps_over_40ms']} | {c['underruns']} |")
     if report.get("speedup"):
         lines += ["", "## Against the sequential baseline (same models, same run, same machine)", "",
                   "| run | v2v caller p50: baseline / voicebox | p95: baseline / voicebox |", "|---|---:|---:|"]
@@ -78,10 +87,12 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
             lines.append(f"| {s['run']} | {_f(s['p50_ratio'], 2)}x | {_f(s['p95_ratio'], 2)}x |")
     if report.get("sweep"):
         lines += ["", "## Concurrency", "", "| mode | calls at once | calls | v2v caller p95 | v2v agent p95 "
-                  "| underruns | rejected | CPU s / call s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| underruns | max frame gap ms | calls with a gap > 40 ms | rejected | CPU s / call s |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for s in report["sweep"]:
             lines.append(f"| {s['mode']} | {s['concurrency']} | {s['calls']} | {_f(s['v2v_caller_p95'])} "
-                         f"| {_f(s['v2v_agent_p95'])} | {s['underruns']} | {s['rejected']} | {_f(s['cpu_s_per_call_s'], 2)} |")
+                         f"| {_f(s['v2v_agent_p95'])} | {s['underruns']} | {_f(s.get('max_frame_gap_ms'))} "
+                         f"| {_f(s.get('frame_gaps_over_40ms'))} | {s['rejected']} | {_f(s['cpu_s_per_call_s'], 2)} |")
     lines += ["", "## Stages (ms), per run", "", "| run | stage | n | p50 | p95 | max |", "|---|---|---:|---:|---:|---:|"]
     for run in report["runs"]:
         for name, p in run["turns_summary"]["stages"].items():

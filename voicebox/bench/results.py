@@ -49,6 +49,9 @@ class CallResult:
     cpu_s: float | None = None  # process CPU while it ran (None when calls overlap)
     false_barge_ins: int = 0
     underruns: int = 0
+    # Longest wait between two of the bridge clock's frame requests for this call (SIP only):
+    # the media thread's health, since every late request is a frame the caller hears late.
+    max_frame_gap_ms: float | None = None
     rejected: bool = False
     error: str = ""
     channel: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +133,8 @@ def summarize_calls(calls: Iterable[CallResult]) -> dict[str, Any]:
         "cpu_s_per_call_s": (sum(c.cpu_s for c in timed) / call_s) if call_s else None,
         "false_barge_ins": sum(c.false_barge_ins for c in calls),
         "underruns": sum(c.underruns for c in calls),
+        "max_frame_gap_ms": max((c.max_frame_gap_ms for c in calls if c.max_frame_gap_ms is not None), default=None),
+        "frame_gaps_over_40ms": sum(1 for c in calls if c.max_frame_gap_ms is not None and c.max_frame_gap_ms > 40),
         "rejected": sum(c.rejected for c in calls),
         "errors": [f"{c.scenario}: {c.error}" for c in calls if c.error],
     }

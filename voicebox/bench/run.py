@@ -129,6 +129,8 @@ def run(args: Any) -> dict[str, Any]:
                           "v2v_caller_p95": percentiles([t.caller_v2v_ms for t in t_res])["p95"],
                           "v2v_agent_p95": percentiles(agent_v2v)["p95"],
                           "underruns": s["underruns"], "rejected": s["rejected"],
+                          "max_frame_gap_ms": s.get("max_frame_gap_ms"),
+                          "frame_gaps_over_40ms": s.get("frame_gaps_over_40ms"),
                           "cpu_s_per_call_s": s["cpu_s_per_call_s"]})
 
     server_rss = None
@@ -184,7 +186,7 @@ def _inprocess(args, work, sweep_batches, channel, progress, add) -> None:
 
     progress.stage("loading models")
     cfg = load_config(Path(args.config) if args.config else None, {"privacy.content": "full"})
-    agent = load_agent(cfg.agent)
+    agent = load_agent(getattr(args, "agent", "") or cfg.agent)
     engines = load_engines(cfg, agent)
     for t in threading.enumerate():
         if t.name == "tts-cache":
@@ -207,7 +209,7 @@ def _sip(args, work, sweep_batches, progress, add) -> float:
     progress.stage("starting voicebox serve")
     with tempfile.TemporaryDirectory(prefix="voicebox-bench-") as tmp:
         agent_jb = args.agent_jitter_buffer_ms if args.agent_jitter_buffer_ms >= 0 else None
-        with Server(Path(tmp), args.server_config, agent_jb) as server:
+        with Server(Path(tmp), args.server_config, agent_jb, agent=getattr(args, "agent", "")) as server:
             placed = []
             n = 0
             progress.stage("SIP one call at a time")

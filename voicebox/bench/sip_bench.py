@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+from voicebox.agent import agent_file
 from voicebox.audio.wavio import read_wav
 from voicebox.bench.metrics import last_voiced_ms
 from voicebox.bench.processes import tree_usage
@@ -33,11 +34,13 @@ HOST = "127.0.0.1"
 class Server:
     """`voicebox serve` with full-content records (so replies can be checked), plus a front desk."""
 
-    def __init__(self, work: Path, extra_config: str = "", jitter_buffer_ms: int | None = None) -> None:
+    def __init__(
+        self, work: Path, extra_config: str = "", jitter_buffer_ms: int | None = None, agent: str = "",
+    ) -> None:
         self.work = work
         self.port = free_port(HOST)
         self.frontdesk_port = free_port(HOST)
-        agent = (ROOT / "voicebox" / "agents" / "riverside_dental.toml").read_text()
+        agent = agent_file(agent or "riverside_dental").read_text()
         agent = re.sub(r'transfer_uri = "[^"]*"', f'transfer_uri = "sip:frontdesk@{HOST}:{self.frontdesk_port}"', agent)
         (work / "agent.toml").write_text(agent)
         (work / "voicebox.toml").write_text(
@@ -156,6 +159,7 @@ def sip_results(
         results.append(CallResult(
             sc.id, "sip", "voicebox", concurrency, duration_s=float(end.get("duration_s") or 0.0),
             underruns=int(end.get("underruns") or 0), rejected=rejected,
+            max_frame_gap_ms=end.get("max_frame_gap_ms"),
             error=call.get("error", "") or ("" if call.get("answered") else f"not answered: {call.get('status')}"),
             channel={"caller_jitter_buffer_ms": call.get("jitter_buffer_ms"),
                      "agent_jitter_buffer_ms": end.get("jitter_buffer_ms")},

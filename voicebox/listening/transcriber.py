@@ -100,7 +100,9 @@ def usable_partial(tr: Transcript) -> bool:
 
 
 class Transcriber:
-    def __init__(self, model_dir: Path, threads: int = 2, gate: DeadlineGate | None = None) -> None:
+    def __init__(
+        self, model_dir: Path, threads: int = 2, gate: DeadlineGate | None = None, final_beam: int = 1,
+    ) -> None:
         from faster_whisper import WhisperModel
         from faster_whisper.tokenizer import Tokenizer
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -110,6 +112,7 @@ class Transcriber:
         self.tokenizer = Tokenizer(
             self.model.hf_tokenizer, multilingual, task="transcribe", language="en" if multilingual else None
         )
+        self.final_beam = final_beam
         self._prompt = list(self.tokenizer.sot_sequence) + [self.tokenizer.no_timestamps]
         self._suppress = list(get_suppressed_tokens(self.tokenizer, [-1]))
         # CTranslate2 queues concurrent requests on its one replica anyway; the gate makes the
@@ -138,12 +141,13 @@ class Transcriber:
                 self._idle_since = time.perf_counter()
 
     def _final(self, samples: np.ndarray, rate_hz: int, context: str, speech_share: float) -> Transcript:
+        beam = self.final_beam
         if context != "auto":
-            return replace(self._decode(samples, rate_hz, context), speech_share=speech_share)
-        fitted = replace(self._decode(samples, rate_hz, "fit"), speech_share=speech_share)
+            return replace(self._decode(samples, rate_hz, context, beam), speech_share=speech_share)
+        fitted = replace(self._decode(samples, rate_hz, "fit", beam), speech_share=speech_share)
         if fitted.reliable or not fitted.text:
             return fitted
-        full = self._decode(samples, rate_hz, "full")
+        full = self._decode(samples, rate_hz, "full", beam)
         return replace(
             full, speech_share=speech_share, decode_ms=fitted.decode_ms + full.decode_ms,
             context=f"fit+full:{reliability(fitted)}",
@@ -171,7 +175,7 @@ class Transcriber:
                 self._idle_since = time.perf_counter()
 
     # -- decoding -----------------------------------------------------------------------------
-    def _decode(self, samples: np.ndarray, rate_hz: int, context: Context) -> Transcript:
+    def _decode(self, samples: np.ndarray, rate_hz: int, context: Context, beam: int = 1) -> Transcript:
         t0 = time.perf_counter()
         if rate_hz != WHISPER_RATE_HZ:
             samples = resample(samples, rate_hz, WHISPER_RATE_HZ)
@@ -182,16 +186,16 @@ class Transcriber:
         features = self.model.feature_extractor(audio)
         n_frames = features.shape[-1]
         if n_frames > FULL_WINDOW_FRAMES:
-            return self._decode_long(audio, t0)
+            return self._decode_long(audio, t0, beam)
         window = FULL_WINDOW_FRAMES if context == "full" else min(FULL_WINDOW_FRAMES, max(FIT_MIN_FRAMES, n_frames + FIT_MARGIN_FRAMES))
         # People say ~3 words (~5 tokens) a second; a decoder far past that is looping, and
         # letting it run to the cap cost 500 ms on the corpus mumble.
         max_tokens = min(MAX_TOKENS, 12 + int(8 * n_frames / FRAMES_PER_S))
-        text, avg, nsp = self._generate(features, window, max_tokens)
+        text, avg, nsp = self._generate(features, window, max_tokens, beam)
         ratio = _compression_ratio(text)
         return Transcript(text, avg, nsp, (time.perf_counter() - t0) * 1000, ratio, context=context)
 
-    def _generate(self, features: np.ndarray, window: int, max_tokens: int) -> tuple[str, float, float]:
+    def _generate(self, features: np.ndarray, window: int, max_tokens: int, beam: int = 1) -> tuple[str, float, float]:
         import ctranslate2
         from faster_whisper.audio import pad_or_trim
 
@@ -200,7 +204,7 @@ class Transcriber:
         result = self.model.model.generate(
             encoded,
             [self._prompt],
-            beam_size=1,
+            beam_size=beam,
             max_length=len(self._prompt) + max_tokens,
             return_scores=True,
             return_no_speech_prob=True,
@@ -219,10 +223,10 @@ class Transcriber:
             avg = -10.0
         return text, float(avg), float(result.no_speech_prob)
 
-    def _decode_long(self, audio: np.ndarray, t0: float) -> Transcript:
+    def _decode_long(self, audio: np.ndarray, t0: float, beam: int = 1) -> Transcript:
         """Past one window (turns longer than 30 s): faster-whisper's own sliding decode."""
         segments, _info = self.model.transcribe(
-            audio, language="en", beam_size=1, condition_on_previous_text=False, without_timestamps=True,
+            audio, language="en", beam_size=beam, condition_on_previous_text=False, without_timestamps=True,
             vad_filter=False, temperature=0.0, max_new_tokens=MAX_TOKENS,
         )
         texts, weights, logps, nsp, ratio = [], [], [], 0.0, 0.0
