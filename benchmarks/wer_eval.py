@@ -250,7 +250,9 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
         "# Word error rate through a telephone line: streaming vs offline", "",
         f"`{meta['command']}` at `{rev}`, {meta['cores']} cores, {meta['date']}. Partials every "
         f"{meta['partial_every_ms']} ms. Final window: `auto` = fitted to the turn, re-decoded with "
-        "whisper's full 30 s window when the fitted result fails the confidence gate; `full` = always 30 s.", "",
+        "whisper's full 30 s window when the fitted result fails the confidence gate or loops on a short "
+        "digit group (`11 11 11 11 11`); `full` = always 30 s. `beam N`: final decodes with beam N "
+        "(`models.stt_final_beam`; greedy otherwise).", "",
         "Normalized WER (case, punctuation and digit grouping removed) over the corpus turns that are speech; "
         "the garbage turns (mumble) count only in *all turns*, and *garbage acted on* counts those whose "
         "transcript passed the confidence gate (must be 0). "

@@ -50,6 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     from voicebox.telephony.server import SipServer
 
     preload_call_modules(cfg.barge_in.echo_cancellation)
+    sys.setswitchinterval(cfg.media.gil_switch_interval_ms / 1000)
     retention = RetentionJob(cfg.data_dir, cfg.privacy.retention_days)
     retention.start()  # expired records go before the first new call is written
     store = RecordStore(cfg.data_dir)

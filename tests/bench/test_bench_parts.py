@@ -171,9 +171,9 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
              CallResult("b", "inprocess", "voicebox", duration_s=10.0, cpu_s=3.0, underruns=2)]
     ts, cs = summarize_turns(turns), summarize_calls(calls)
     assert cs["max_frame_gap_ms"] is None and cs["frame_gaps_over_40ms"] == 0  # in-process: no bridge clock
-    sip = summarize_calls([CallResult("a", "sip", "voicebox", max_frame_gap_ms=23.5),
-                           CallResult("b", "sip", "voicebox", max_frame_gap_ms=67.0)])
-    assert sip["max_frame_gap_ms"] == 67.0 and sip["frame_gaps_over_40ms"] == 1
+    sip = summarize_calls([CallResult("a", "sip", "voicebox", duration_s=10.0, max_frame_gap_ms=23.5, late_frame_requests=0),
+                           CallResult("b", "sip", "voicebox", duration_s=12.0, max_frame_gap_ms=67.0, late_frame_requests=3)])
+    assert sip["max_frame_gap_ms"] == 67.0 and sip["frame_gaps_over_40ms"] == 1 and sip["late_frame_requests"] == 3
     assert ts["intent_accuracy"] == 0.5 and ts["task_success"] == 0.5
     assert ts["agent_vs_caller_v2v_abs_diff_ms"]["max"] == 30.0
     assert ts["mean_wer"] == pytest.approx(0.2) and ts["budget_misses"] == 1 and ts["barge_stopped"] == 1
@@ -201,7 +201,7 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
     assert "| inprocess | 2 | 2 | 702 | 690 | 0 | 22 | 0 | 0 | 0.50 |" in md  # the media thread's worst gap
     assert "## Media thread" not in md  # in-process runs have no bridge clock
     run.update(name="sip voicebox x4", mode="sip", concurrency=4, calls_summary=sip)
-    assert "| sip voicebox x4 | 4 | 2 | 67 | 1 | 0 |" in to_markdown(report, pngs)
+    assert "| sip voicebox x4 | 4 | 2 | 22 | 67 | 1 | 3 | 0 |" in to_markdown(report, pngs)
 
 
 def test_the_agreement_section_compares_the_headline_with_the_callers_recording():

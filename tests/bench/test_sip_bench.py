@@ -32,6 +32,7 @@ def test_recorded_and_live_voice_to_voice_agree_on_real_calls():
         assert [r.error for r in results] == ["", ""], results
         # The bridge clock asks every 20 ms; the figure is the server's own, read from call_end.
         assert all(r.max_frame_gap_ms is not None and r.max_frame_gap_ms >= 15 for r in results), results
+        assert all(r.late_frame_requests is not None for r in results), results
         for sc, _, call in calls:
             sent, heard, rate = read_stereo_wav(call["stereo_wav"])
             assert rate == 16000 and len(sent) == len(heard) and np.abs(heard).max() > 0

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicebox.listening.transcriber import Transcript, reliability
+from voicebox.listening.transcriber import Transcript, digit_loop, reliability
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "wav"
 
@@ -40,6 +40,30 @@ def tr(text="What time do you open?", lp=-0.2, nsp=0.05, ratio=1.0, share=0.8) -
 def test_confidence_gate(transcript, verdict):
     assert reliability(transcript) == verdict
     assert transcript.reliable is (verdict == "reliable")
+
+
+@pytest.mark.parametrize(
+    "text, looping",
+    [
+        ("My card number is 4,111 11 11 11 11 11 11 11 11, expiry 12 28.", True),  # corpus, fitted window
+        ("My card number is 4,111 1111 1111 1111, expiry 1228.", False),  # the number as read out
+        ("4111 1111 1111 1111 1111", False),  # long groups repeat in real numbers
+        ("Room 11 11 11 11.", False),  # four is not yet a loop
+        ("No, no, no, no, no.", False),  # words are the confidence gate's business
+        ("", False),
+    ],
+)
+def test_digit_loops(text, looping):
+    assert digit_loop(text) is looping
+
+
+def test_auto_redecodes_a_digit_loop_with_the_full_window(stt, monkeypatch):
+    looped = Transcript("My card number is 4,111 11 11 11 11 11 11.", -0.2, 0.01, 50.0, 1.3, context="fit")
+    clean = Transcript("My card number is 4,111 1111 1111 1111.", -0.2, 0.01, 300.0, 1.2, context="full")
+    assert looped.reliable  # the gate alone would act on it
+    monkeypatch.setattr(stt, "_decode", lambda samples, rate, context, beam=1: looped if context == "fit" else clean)
+    result = stt.transcribe(np.zeros(16000, np.int16), 16000, "auto")
+    assert result.text == clean.text and result.context == "fit+full:digit_loop" and result.decode_ms == 350.0
 
 
 def read(name: str) -> np.ndarray:

@@ -52,6 +52,7 @@ class CallResult:
     # Longest wait between two of the bridge clock's frame requests for this call (SIP only):
     # the media thread's health, since every late request is a frame the caller hears late.
     max_frame_gap_ms: float | None = None
+    late_frame_requests: int | None = None  # requests more than 10 ms late (a gap over 30 ms)
     rejected: bool = False
     error: str = ""
     channel: dict[str, Any] = field(default_factory=dict)
@@ -134,6 +135,7 @@ def summarize_calls(calls: Iterable[CallResult]) -> dict[str, Any]:
         "false_barge_ins": sum(c.false_barge_ins for c in calls),
         "underruns": sum(c.underruns for c in calls),
         "max_frame_gap_ms": max((c.max_frame_gap_ms for c in calls if c.max_frame_gap_ms is not None), default=None),
+        "late_frame_requests": sum(c.late_frame_requests or 0 for c in calls),
         "frame_gaps_over_40ms": sum(1 for c in calls if c.max_frame_gap_ms is not None and c.max_frame_gap_ms > 40),
         "rejected": sum(c.rejected for c in calls),
         "errors": [f"{c.scenario}: {c.error}" for c in calls if c.error],

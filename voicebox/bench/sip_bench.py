@@ -159,7 +159,7 @@ def sip_results(
         results.append(CallResult(
             sc.id, "sip", "voicebox", concurrency, duration_s=float(end.get("duration_s") or 0.0),
             underruns=int(end.get("underruns") or 0), rejected=rejected,
-            max_frame_gap_ms=end.get("max_frame_gap_ms"),
+            max_frame_gap_ms=end.get("max_frame_gap_ms"), late_frame_requests=end.get("late_frame_requests"),
             error=call.get("error", "") or ("" if call.get("answered") else f"not answered: {call.get('status')}"),
             channel={"caller_jitter_buffer_ms": call.get("jitter_buffer_ms"),
                      "agent_jitter_buffer_ms": end.get("jitter_buffer_ms")},

@@ -14,6 +14,9 @@ import pjsua2 as pj
 
 from voicebox.audio.ringbuffer import RingBuffer
 
+# A frame request this long after the previous one came at least half a 20 ms frame late.
+LATE_REQUEST_MS = 30.0
+
 
 class BridgePort(pj.AudioMediaPort):
     def __init__(self, inbound: RingBuffer, playout: RingBuffer, frame_samples: int) -> None:
@@ -25,6 +28,7 @@ class BridgePort(pj.AudioMediaPort):
         self.frames_in = 0
         self.frames_out = 0
         self.max_request_gap_ms = 0.0
+        self.late_requests = 0
         self._last_request = 0.0
 
     def attach(self, inbound: RingBuffer, playout: RingBuffer) -> None:
@@ -38,6 +42,7 @@ class BridgePort(pj.AudioMediaPort):
         self.playout = playout
         self.frames_in = self.frames_out = 0
         self.max_request_gap_ms = 0.0
+        self.late_requests = 0
         self._last_request = 0.0
 
     @property
@@ -56,6 +61,8 @@ class BridgePort(pj.AudioMediaPort):
             gap = (now - self._last_request) * 1000
             if gap > self.max_request_gap_ms:
                 self.max_request_gap_ms = gap
+            if gap > LATE_REQUEST_MS:
+                self.late_requests += 1
         self._last_request = now
         self.playout.read_into(self._out)
         frame.type = pj.PJMEDIA_FRAME_TYPE_AUDIO

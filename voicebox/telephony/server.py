@@ -380,6 +380,7 @@ class SipServer:
             slot.pipeline.stop()
         underruns = port.underruns if port else 0
         gap = port.max_request_gap_ms if port else 0.0
+        late = port.late_requests if port else 0
         call.log.info(
             "call end status=%d reason=%s duration=%.1f s codec=%s turns=%d speculative_hits=%d underruns=%d "
             "max_frame_gap=%.0f ms",
@@ -388,7 +389,7 @@ class SipServer:
         )
         slot.events.event(
             "call_end", status=status, reason=reason, duration_s=round(duration, 2), turns=turns,
-            underruns=underruns, max_frame_gap_ms=round(gap, 1), hung_up_by=slot.hung_up_by or "caller",
+            underruns=underruns, max_frame_gap_ms=round(gap, 1), late_frame_requests=late, hung_up_by=slot.hung_up_by or "caller",
             jitter_buffer_ms=slot.jitter_buffer_ms,
             echo_frames=slot.pipeline.echo_frames if slot.pipeline is not None else 0,
         )
