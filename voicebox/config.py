@@ -159,9 +159,11 @@ class MediaConfig(_Strict):
         "Unset: pjmedia's adaptive default, sized for a WAN (40-200 ms measured on loopback).",
     )
     gil_switch_interval_ms: float = Field(
-        5.0, ge=0.5, le=50.0,
+        1.0, ge=0.5, le=50.0,
         description="How long a Python thread may hold the GIL while another waits for it (CPython's "
-        "switch interval). The bridge clock's frame callbacks wait for the GIL; see media-x4.md.",
+        "switch interval, 5 ms by default). The bridge clock's frame callbacks wait for the GIL: with 4 "
+        "calls streaming model replies on 2 cores, 5 ms let 7 frame requests come over 10 ms late and "
+        "the longest gap reach 40 ms; 1 ms, none and 29 ms (benchmarks/results/gil-switch.md).",
     )
 
 
