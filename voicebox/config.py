@@ -163,7 +163,7 @@ class MediaConfig(_Strict):
         description="How long a Python thread may hold the GIL while another waits for it (CPython's "
         "switch interval, 5 ms by default). The bridge clock's frame callbacks wait for the GIL: with 4 "
         "calls streaming model replies on 2 cores, 5 ms let 7 frame requests come over 10 ms late and "
-        "the longest gap reach 40 ms; 1 ms, none and 29 ms (benchmarks/results/gil-switch.md).",
+        "the longest gap reach 40 ms; 1 ms, 0-4 and 29-32 ms in two runs (benchmarks/results/gil-switch.md).",
     )
 
 
