@@ -186,7 +186,7 @@ def _inprocess(args, work, sweep_batches, channel, progress, add) -> None:
 
     progress.stage("loading models")
     cfg = load_config(Path(args.config) if args.config else None, {"privacy.content": "full"})
-    agent = load_agent(getattr(args, "agent", "") or cfg.agent)
+    agent = load_agent(args.agent or cfg.agent)
     engines = load_engines(cfg, agent)
     for t in threading.enumerate():
         if t.name == "tts-cache":
@@ -209,7 +209,7 @@ def _sip(args, work, sweep_batches, progress, add) -> float:
     progress.stage("starting voicebox serve")
     with tempfile.TemporaryDirectory(prefix="voicebox-bench-") as tmp:
         agent_jb = args.agent_jitter_buffer_ms if args.agent_jitter_buffer_ms >= 0 else None
-        with Server(Path(tmp), args.server_config, agent_jb, agent=getattr(args, "agent", "")) as server:
+        with Server(Path(tmp), args.server_config, agent_jb, agent=args.agent) as server:
             placed = []
             n = 0
             progress.stage("SIP one call at a time")
