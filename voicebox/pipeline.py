@@ -52,12 +52,9 @@ def preload_call_modules(echo_cancellation: bool = True) -> None:
     call it ran while the conference bridge waited to call ``onFrameRequested`` (a 67 ms frame
     gap, measured). Loaded at start-up it costs the caller nothing.
     """
-    import importlib
-
     from voicebox.privacy.redact import redact
 
-    importlib.import_module("webrtcvad")
-
+    webrtc_classifier(16000, 0)
     redact("warm up 4111 1111 1111 1111")  # compiles its patterns now, not mid-call
     if echo_cancellation:
         from voicebox.listening.echo import EchoCanceller

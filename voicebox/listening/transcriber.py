@@ -76,10 +76,14 @@ def reliability(tr: Transcript) -> str:
 _REPEATABLE = frozenset("zero oh one two three four five six seven eight nine no yes yeah okay bye".split())
 
 
+def _words(text: str) -> list[str]:
+    return [w.strip(".,?!").lower() for w in text.split()]
+
+
 def _loops(text: str) -> bool:
     """A phrase said three times over ("I'm off, I'm off, I'm off"): a decoder stuck in a loop,
     even when the token cap cut it short of whisper's compression-ratio alarm."""
-    words = [w.strip(".,?!").lower() for w in text.split()]
+    words = _words(text)
     for n, times in ((1, 4), (2, 3), (3, 3)):
         grams = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
         for i in range(len(grams) - (times - 1) * n):
@@ -95,7 +99,7 @@ def digit_loop(text: str) -> bool:
     way of looping on a card number read out. The confidence gate lets repeated digits through,
     since callers do say them; the full window read the same corpus turn as
     "4,111 1111 1111 1111 1111, expiry 1228" where the fitted one ran on for 22 extra digits."""
-    groups = [w.strip(".,?!") for w in text.split()]
+    groups = _words(text)
     run = 1
     for prev, cur in zip(groups, groups[1:]):
         run = run + 1 if cur == prev and cur.isdigit() and len(cur) <= 2 else 1

@@ -21,15 +21,9 @@ LATE_REQUEST_MS = 30.0
 class BridgePort(pj.AudioMediaPort):
     def __init__(self, inbound: RingBuffer, playout: RingBuffer, frame_samples: int) -> None:
         super().__init__()
-        self.inbound = inbound
-        self.playout = playout
         self.frame_samples = frame_samples
         self._out = np.zeros(frame_samples, dtype=np.int16)
-        self.frames_in = 0
-        self.frames_out = 0
-        self.max_request_gap_ms = 0.0
-        self.late_requests = 0
-        self._last_request = 0.0
+        self.attach(inbound, playout)
 
     def attach(self, inbound: RingBuffer, playout: RingBuffer) -> None:
         """Give a pooled port to a new call: fresh buffers and counters.
