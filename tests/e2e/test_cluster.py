@@ -172,6 +172,7 @@ def test_sigterm_drains_without_dropping_the_call_in_progress(cluster, tmp_path)
     finally:
         if held.poll() is None:
             held.kill()
+    assert held.returncode == 0 and (d / "call.json").exists(), out[-3000:].decode(errors="replace")
     res = json.loads((d / "call.json").read_text())
     # The call in progress went on: the question was answered and the caller hung up, not the box.
     assert res["answered"] and res["turns"][0]["reply_onset_ms"] is not None, res

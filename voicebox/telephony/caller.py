@@ -17,6 +17,8 @@ from the audio alone (voicebox.bench.recording_v2v).
 from __future__ import annotations
 
 import argparse
+import faulthandler
+import gc
 import json
 import math
 import sys
@@ -269,6 +271,10 @@ class Caller:
         ac.mediaConfig.srtpSecureSignaling = 0
         self.acc = pj.Account()
         self.acc.create(ac, True)
+        # The call and its bridge ports outlive run(): the bridge clock thread may be inside a
+        # port's callback at any moment, so they are disconnected first and freed in close().
+        self._call: CallerCall | None = None
+        self._ports: list[pj.AudioMediaPort] = []
         self.codec = codec
         self.echo_db, self.echo_delay_ms = echo_db, echo_delay_ms
 
@@ -295,6 +301,7 @@ class Caller:
         rec = Recorder()
         tap = Tap(rec)
         player = Player(rec, rec if self.echo_db is not None else None, self.echo_db or 0.0, self.echo_delay_ms)
+        self._call, self._ports = call, [player, tap, rec]
         fmt = pj.MediaFormatAudio()
         fmt.init(pj.PJMEDIA_FORMAT_PCM, RATE_HZ, 1, FRAME_MS * 1000, 16)
         rec.createPort("rec", fmt)
@@ -442,7 +449,18 @@ class Caller:
         return res
 
     def close(self) -> None:
+        """Tear down in an order the bridge clock survives: ports disconnected, a few ticks
+        let pass, then the call, ports and account freed, and only then the library."""
+        if self._ports:
+            try:
+                self._ports[0].stopTransmit(self._ports[1])  # player -> tap: the one link that outlives the call
+            except pj.Error:
+                pass  # never registered: run() failed before createPort
+        self.pump(0.1)
+        self._call = None
+        self._ports = []
         self.acc = None
+        gc.collect()
         self.ep.libDestroy()
 
 
@@ -540,6 +558,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="send the agent's own audio back at this level (e.g. -10): a line with echo")
     p.add_argument("--echo-delay-ms", type=int, default=60)
     args = p.parse_args(argv)
+    faulthandler.enable()  # a crash inside pjsua prints where it happened
     caller = Caller(args.host, args.codec, args.rtp_port, args.transport, args.srtp, args.jitter_buffer_ms,
                     args.echo_db, args.echo_delay_ms)
     try:
@@ -548,13 +567,14 @@ def main(argv: list[str] | None = None) -> int:
             reply_timeout_s=args.reply_timeout_s, wait_hangup_s=args.wait_hangup_s, dtmf=args.dtmf,
             stereo=args.stereo_wav,
         )
+        out = json.dumps(asdict(res), indent=1)
+        # Written before the library's teardown: the result is complete, and must not depend on it.
+        if args.json:
+            args.json.write_text(out)
+        else:
+            print(out, flush=True)
     finally:
         caller.close()
-    out = json.dumps(asdict(res), indent=1)
-    if args.json:
-        args.json.write_text(out)
-    else:
-        print(out)
     return 0
 
 
