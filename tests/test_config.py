@@ -182,6 +182,13 @@ def test_the_bench_agents_load():
         assert all(i.action == "model" for i in agent.intents), path  # they exist to load the model
 
 
+def test_the_bench_configs_load():
+    configs = sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "configs").glob("*.toml"))
+    assert configs
+    for path in configs:
+        load_config(path)
+
+
 def test_agent_file_by_name_or_path(tmp_path):
     assert agent_file("riverside_dental") == BUILTIN_DIR / "riverside_dental.toml"
     own = write(tmp_path, GOOD_AGENT, "shop.toml")

@@ -211,6 +211,13 @@ class VadConfig(_Strict):
         1400, ge=100, le=10000, description="Silence that ends an unfinished-sounding turn (never less than hangover_ms)."
     )
     min_turn_ms: int = Field(250, ge=0, le=5000, description="Shorter voiced turns are ignored.")
+    noise_margin_db: float = Field(
+        6.0, ge=0.0, le=30.0,
+        description="A frame counts as speech only this far above the line's noise floor (the quietest "
+        "frame of the last noise_window_ms); 0 turns the check off. Steady background noise then never "
+        "keeps a turn open.",
+    )
+    noise_window_ms: int = Field(1000, ge=100, le=10000, description="How far back the noise floor looks.")
     max_turn_ms: int = Field(20000, ge=1000, le=120000, description="A turn is cut at this length.")
     preroll_ms: int = Field(200, ge=0, le=2000, description="Audio kept from before speech onset.")
     speculate_after_ms: int = Field(

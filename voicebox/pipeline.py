@@ -32,6 +32,7 @@ from voicebox.engines import Engines
 from voicebox.listening.echo_gate import EchoGate
 from voicebox.listening.endpointing import hangover_ms
 from voicebox.listening.local_agreement import LocalAgreement, Partial
+from voicebox.listening.noise_floor import SpeechLevelGate
 from voicebox.listening.transcriber import Transcript, reliability, usable_partial
 from voicebox.listening.turns import Growing, Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
@@ -105,10 +106,6 @@ _STOP = object()
 FALSE_BARGE_SILENCE_MS = 600  # quiet this long after too little speech: resume the held reply ("Sorry, [pause] just…" must not)
 PARTIAL_FRESH_MS = 200  # a partial this close to the last voiced frame has heard the whole turn
 BACKCHANNEL = frozenset("mm mhm mm-hm mm-hmm uh-huh uh huh hmm okay ok yeah yes right sure".split())
-
-
-def _rms(frame: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(frame.astype(np.float32) ** 2))) if len(frame) else 0.0
 
 
 class CallPipeline:
@@ -320,7 +317,7 @@ class CallPipeline:
     def _listen(self) -> None:
         vad, bi = self.cfg.vad, self.cfg.barge_in
         voiced = webrtc_classifier(self.rate, vad.aggressiveness)
-        floor = 32768.0 * 10 ** (bi.energy_floor_dbfs / 20)
+        level = SpeechLevelGate(bi.energy_floor_dbfs, vad.noise_margin_db, vad.noise_window_ms, self.cfg.media.frame_ms)
 
         last_voiced = [False]
         gate = None
@@ -331,7 +328,8 @@ class CallPipeline:
             # webrtcvad barely looks at level: the echo canceller's near-silent residue of the
             # agent's voice still reads as "speech" to it. What the canceller leaks while it
             # re-converges after a jitter buffer moved the echo is caught by the echo gate.
-            loud = _rms(frame) >= floor and voiced(frame)
+            # The level gate sees every frame: its noise floor is tracked through speech too.
+            loud = level.loud(frame) and voiced(frame)
             echo = loud and gate is not None and gate.is_echo()
             if echo:
                 self.echo_frames += 1
@@ -408,7 +406,7 @@ class CallPipeline:
                     first_index = index - len(ev.audio) // self.frame_samples + 1
                     if self._track is not None:
                         self._track.turn_ended(first_index)
-                    item = (ev, decided_at, first_index, rule)
+                    item = (ev, decided_at, first_index, rule, level.floor_dbfs)
                     try:
                         self._turns.put_nowait(item)
                     except queue.Full:
@@ -513,11 +511,12 @@ class CallPipeline:
                 self._handle_key(item.key)
                 continue
             self.turn_count += 1
-            turn, decided_at, first_index, rule = item
+            turn, decided_at, first_index, rule, noise_floor = item
             tl = TurnTimeline(
                 self.turn_count, turn.start_ms, turn.last_voiced_ms, turn.decided_ms, decided_at, turn.reason
             )
             tl.endpoint_rule = rule
+            tl.noise_floor_dbfs = noise_floor
             self._take_partial_stats(tl, turn.start_ms)
             kept = False
             try:

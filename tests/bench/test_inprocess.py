@@ -60,3 +60,19 @@ def test_the_same_call_through_the_sequential_baseline(setup):
     assert turn.tier == "sequential" and turn.agent["endpoint_ms"] == 800
     assert turn.agent["transcript_ms"] > 0 and turn.agent["first_audio_ms"] >= turn.agent["first_token_ms"]
     assert turn.caller_v2v_ms is not None and turn.caller_v2v_ms > 800
+
+
+def test_steady_background_noise_does_not_hold_the_turn_open(setup):
+    """noisy_hours: after the question, the line's noise goes on. The turn must end on the
+    speech, not on the noise (with webrtcvad alone it ended ~700 ms late: the noise read as speech)."""
+    from voicebox.bench.inprocess import run_calls
+    from voicebox.bench.scenarios import load_scenarios
+    from voicebox.pipeline import CallPipeline
+
+    cfg, agent, engines, _ = setup
+    scenarios, base = load_scenarios(SHARED / "scenarios.json")
+    work = [(s, base) for s in scenarios if s.id == "noisy_hours"]
+    turns, calls = run_calls(CallPipeline, "voicebox", engines, agent, cfg, work, ChannelSpec("PCMU"))
+    (turn,), (call,) = turns, calls
+    assert call.error == "" and turn.intent == "hours"
+    assert turn.speech_end_lag_ms is not None and turn.speech_end_lag_ms < 250, turn.speech_end_lag_ms

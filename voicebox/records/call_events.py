@@ -38,6 +38,7 @@ class TurnTimeline:
     no_speech_prob: float | None = None
     compression_ratio: float | None = None
     speech_share: float | None = None  # the VAD's voiced share of the turn's audio
+    noise_floor_dbfs: float | None = None  # the line's background level when the turn ended (None: not yet known)
     reliability: str = ""  # "reliable", or why the transcript was not trusted
     stt_context: str = ""  # the encoder window of the final decode: fit, full, fit+full
     decode_ms: float | None = None  # the final decode's own time (it may start before the decision)
@@ -117,6 +118,7 @@ class CallEvents:
             "no_speech_prob": None if tl.no_speech_prob is None else round(tl.no_speech_prob, 3),
             "compression_ratio": None if tl.compression_ratio is None else round(tl.compression_ratio, 2),
             "speech_share": None if tl.speech_share is None else round(tl.speech_share, 2),
+            "noise_floor_dbfs": None if tl.noise_floor_dbfs is None else round(tl.noise_floor_dbfs, 1),
             "reliability": tl.reliability, "stt_context": tl.stt_context,
             "decode_ms": None if tl.decode_ms is None else round(tl.decode_ms, 1),
             "partials": tl.partials, "partials_skipped": tl.partials_skipped, "fillers": tl.fillers,
