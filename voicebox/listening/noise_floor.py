@@ -5,20 +5,21 @@ background noise it can end up calling the noise itself speech (on the corpus's 
 after a second pass over the clip it did, for the whole clip). A turn then only ends when the
 noise does. A frame must therefore also stand ``margin_db`` above the line's noise floor.
 
-The floor is the quietest frame of the last ``window_ms`` (minimum statistics): speech always
-has gaps between words, so over a second or so the minimum is the noise under it, and a caller
-who talks on does not drag the estimate up. Until one whole window has been heard there is no
-estimate: a caller who starts talking at once must not become the "noise".
+The floor is the quietest frame of the last ``window_ms`` (minimum statistics): speech has gaps
+between words, so over a second or so the minimum is the noise under it. It is trusted only when
+it is a plateau (``PLATEAU_MS`` of frames within ``PLATEAU_DB`` of it), and not before one whole
+window has been heard: a caller who starts talking at once must not become the "noise".
 """
 
 from __future__ import annotations
 
-import collections
 import math
 
 import numpy as np
 
 SILENT_DB = -120.0  # digital silence: no floor to stand above
+PLATEAU_DB = 3.0  # stationary noise frames stay within a few dB of their quietest one
+PLATEAU_MS = 160  # near-floor audio needed in the window before its minimum is called noise
 
 
 def level_db(frame: np.ndarray) -> float:
@@ -31,26 +32,30 @@ def level_db(frame: np.ndarray) -> float:
 
 
 class NoiseFloor:
-    """Sliding minimum of frame levels, O(1) amortized per frame. Owned by one thread."""
+    """The line's noise level from the last window of frame levels. Owned by one thread."""
 
-    def __init__(self, window_frames: int) -> None:
-        if window_frames < 1:
-            raise ValueError("window_frames must be at least 1")
+    def __init__(self, window_frames: int, plateau_frames: int, plateau_db: float = PLATEAU_DB) -> None:
+        if window_frames < 1 or not 1 <= plateau_frames <= window_frames:
+            raise ValueError("need 1 <= plateau_frames <= window_frames")
         self.window = window_frames
+        self.plateau_frames = plateau_frames
+        self.plateau_db = plateau_db
+        self._levels = np.full(window_frames, np.nan)
         self._seen = 0
-        # (frame number, level) with rising levels: the front is the window's minimum.
-        self._mins: collections.deque[tuple[int, float]] = collections.deque()
 
     def update(self, db: float) -> float | None:
-        """Add one frame's level; return the floor in dBFS, or None before a full window."""
-        n = self._seen
+        """Add one frame's level; return the floor in dBFS, or None while there is none to trust."""
+        self._levels[self._seen % self.window] = db
         self._seen += 1
-        while self._mins and self._mins[-1][1] >= db:
-            self._mins.pop()
-        self._mins.append((n, db))
-        if self._mins[0][0] <= n - self.window:
-            self._mins.popleft()
-        return self._mins[0][1] if self._seen >= self.window else None
+        if self._seen < self.window:
+            return None
+        low = float(self._levels.min())
+        # Noise is a plateau: many frames near the minimum. A talker who barely pauses leaves a
+        # lone quiet frame or two instead, and that dip is not noise (a card number read out
+        # in one breath put the "floor" at -37 dBFS on a clean line, and the turn was cut in two).
+        if np.count_nonzero(self._levels <= low + self.plateau_db) < self.plateau_frames:
+            return None
+        return low
 
 
 class SpeechLevelGate:
@@ -59,7 +64,9 @@ class SpeechLevelGate:
     def __init__(self, fixed_floor_dbfs: float, margin_db: float, window_ms: int, frame_ms: int) -> None:
         self.fixed = fixed_floor_dbfs
         self.margin = margin_db
-        self.noise = NoiseFloor(max(1, window_ms // frame_ms)) if margin_db > 0 else None
+        window = max(1, window_ms // frame_ms)
+        plateau = min(window, max(1, PLATEAU_MS // frame_ms))
+        self.noise = NoiseFloor(window, plateau) if margin_db > 0 else None
         self.floor_dbfs: float | None = None  # the last noise estimate (for the call record)
 
     def loud(self, frame: np.ndarray) -> bool:
