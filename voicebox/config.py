@@ -89,6 +89,14 @@ class SipConfig(_Strict):
         "Behind a proxy every call comes from its address: raise this or set 0.",
     )
     source_burst_requests: int = Field(100, ge=1, description="Burst allowed above source_requests_per_s.")
+    # Each INVITE that reaches pjsua opens RTP sockets at once (see telephony/media_budget.py), so
+    # new calls get a tighter bucket of their own, checked before any media exists.
+    source_invites_per_s: float = Field(
+        5.0, ge=0,
+        description="New calls (INVITEs) per second allowed from one source address; past it 503 + Retry-After "
+        "(0: no limit). Behind a proxy every call comes from its address: raise this or set 0.",
+    )
+    source_burst_invites: int = Field(10, ge=1, description="Burst allowed above source_invites_per_s.")
     max_tracked_sources: int = Field(10000, ge=16, le=1_000_000, description="Source addresses the rate limiter remembers.")
     allow_networks: list[str] = Field(
         default_factory=list, description="If set, only these source networks (CIDR) get any answer; others are dropped."
@@ -198,6 +206,24 @@ class ModelsConfig(_Strict):
         description="A model worker silent this long during a reply is killed and restarted; well above "
         "a token gap or a prompt's prefill on a loaded 2-core box.",
     )
+    llm_cpu_exclude: list[str] = Field(
+        default_factory=lambda: ["sapphirerapids"],
+        description="llama.cpp CPU variants never to run (portable build). sapphirerapids is the only one "
+        "with AMX kernels, which faulted on a Xeon that allows AMX (ldtilecfg, general protection fault); "
+        "its AVX-512 neighbours (zen4, cooperlake, icelake) run on such a CPU instead.",
+    )
+    llm_cpu_variant: str = Field(
+        "auto", description="Run this llama.cpp CPU variant (e.g. haswell), or auto: the best this CPU supports."
+    )
+    llm_extra_buffers: bool = Field(
+        True, description="Let llama.cpp repack weights into extra buffer types for faster kernels; false is "
+        "the escape hatch if those kernels fault on a CPU.",
+    )
+    llm_on_failure: Literal["without_model", "exit"] = Field(
+        "without_model",
+        description="A model that cannot generate at start: answer calls without it (every turn that needed "
+        "it gets the honest no-information line and the offer of a person), or exit with status 2.",
+    )
 
 
 class VadConfig(_Strict):
@@ -301,11 +327,13 @@ class TestingConfig(_Strict):
     slow_llm_ms: int = Field(
         0, ge=0, le=60000, description="Delay the language model's first token by this much (tests fillers)."
     )
-    llm_worker_fault: Literal["", "die", "hang"] = Field(
-        "", description="The LLM worker process exits, or stops answering, after the first token of one request."
+    llm_worker_fault: Literal["", "die", "hang", "segv"] = Field(
+        "", description="The LLM worker process exits, stops answering, or kills itself with SIGSEGV (as a "
+        "faulting kernel would), after the first token of one request.",
     )
     llm_worker_fault_on_request: int = Field(
-        1, ge=1, le=100000, description="Which request to the LLM worker faults (counted from 1, warm-up excluded)."
+        1, ge=0, le=100000,
+        description="Which request to the LLM worker faults (counted from 1; 0: its warm-up, at every start).",
     )
 
 

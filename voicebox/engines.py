@@ -18,7 +18,7 @@ from voicebox.speaking.synthesizer import Synthesizer
 from voicebox.thinking.dialog import system_prompt
 from voicebox.thinking.intent_router import IntentRouter
 from voicebox.thinking.language_model import ChatModel, LanguageModel, RemoteModel
-from voicebox.thinking.llm_worker import WorkerModel
+from voicebox.thinking.llm_worker import ModelStartFailed, WorkerModel
 
 log = logging.getLogger("voicebox.engines")
 
@@ -26,7 +26,7 @@ log = logging.getLogger("voicebox.engines")
 @dataclass
 class Engines:
     stt: Transcriber
-    lm: ChatModel
+    lm: ChatModel | None  # None: the model could not generate here (models.llm_on_failure)
     tts: Synthesizer
     router: IntentRouter
     large: ChatModel | None = None
@@ -61,7 +61,10 @@ def load_large(agent: AgentConfig, cfg: Config) -> ChatModel | None:
         return None
     if large.startswith(("http://", "https://")):
         return RemoteModel(large, agent.tiers.large_model, timeout_s=agent.tiers.large_timeout_ms / 1000)
-    return local_model(resolve(large, "llm", cfg.data_dir), cfg, "large")[0]
+    try:
+        return local_model(resolve(large, "llm", cfg.data_dir), cfg, "large")[0]
+    except ModelStartFailed as e:
+        return _without_model(e, cfg)
 
 
 def local_model(
@@ -70,18 +73,39 @@ def local_model(
     """A GGUF model in a supervised worker process (models.llm_process), else in this one.
 
     Returns it warmed up on ``warm_messages`` when given, and the warm-up's seconds. Test faults
-    apply to the small model only.
+    apply to the small model only. ``ModelStartFailed`` if it cannot generate here.
     """
     m = cfg.models
-    if not m.llm_process:
-        lm = LanguageModel(gguf, m.llm_threads, m.llm_context_tokens, name)
-        return lm, lm.warm_up(warm_messages) if warm_messages else 0.0
+    worker = start_worker(gguf, cfg, name, warm_messages if m.llm_process else None)
+    if m.llm_process:
+        return worker, worker.warm_up_s
+    # In this process a native crash would end the service: a worker proves the model first.
+    worker.close()
+    lm = LanguageModel(gguf, m.llm_threads, m.llm_context_tokens, name, cpu_exclude=m.llm_cpu_exclude,
+                       cpu_variant=m.llm_cpu_variant, extra_buffers=m.llm_extra_buffers)
+    return lm, lm.warm_up(warm_messages) if warm_messages else 0.0
+
+
+def start_worker(
+    gguf: Path, cfg: Config, name: str, warm_messages: list[dict[str, str]] | None = None,
+) -> WorkerModel:
+    """A worker process serving ``gguf``, started and warmed up (which proves it generates)."""
+    m = cfg.models
     fault = cfg.testing.llm_worker_fault if name == "small" else ""
-    worker = WorkerModel(
+    return WorkerModel(
         gguf, m.llm_threads, m.llm_context_tokens, name, hang_timeout_ms=m.llm_hang_timeout_ms,
         warm_messages=warm_messages, fault=fault, fault_on_request=cfg.testing.llm_worker_fault_on_request,
+        cpu_exclude=m.llm_cpu_exclude, cpu_variant=m.llm_cpu_variant, extra_buffers=m.llm_extra_buffers,
     )
-    return worker, worker.warm_up_s
+
+
+def _without_model(e: ModelStartFailed, cfg: Config) -> None:
+    """Log why a model cannot run; go on without it, or stop, as models.llm_on_failure says."""
+    if cfg.models.llm_on_failure == "exit":
+        raise e
+    log.error("%s. Serving without this model (models.llm_on_failure = without_model): turns that need it "
+              "get the no-information line and the offer of a person.", e)
+    return None
 
 
 def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
@@ -93,7 +117,11 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
     )
     t1 = time.perf_counter()
     warm_messages = [{"role": "system", "content": system_prompt(agent)}, {"role": "user", "content": "Hi"}]
-    lm, warm = local_model(resolve(cfg.models.llm, "llm", data_dir), cfg, "small", warm_messages)
+    lm: ChatModel | None
+    try:
+        lm, warm = local_model(resolve(cfg.models.llm, "llm", data_dir), cfg, "small", warm_messages)
+    except ModelStartFailed as e:
+        lm, warm = _without_model(e, cfg), 0.0
     t2 = time.perf_counter()
     tts = Synthesizer(resolve(cfg.models.tts, "tts", data_dir), cfg.media.clock_rate_hz)
     fillers = FillerPolicy()
@@ -114,7 +142,15 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
         "models loaded stt=%s (%.0f ms) llm=%s (%.0f ms, prompt warm-up %.0f ms, %s) tts=%s (%.0f ms) "
         "router=%d intents (%.0f ms) large=%s",
         cfg.models.stt, (t1 - t0) * 1000, cfg.models.llm, (t2 - t1) * 1000, warm * 1000,
-        f"worker pid {lm.pid}" if isinstance(lm, WorkerModel) else "in-process",
+        _where(lm),
         cfg.models.tts, (t3 - t2) * 1000, len(agent.intents), (t4 - t3) * 1000, agent.tiers.large or "-",
     )
     return Engines(stt, lm, tts, router, large, fillers=fillers)
+
+
+def _where(lm: ChatModel | None) -> str:
+    if isinstance(lm, WorkerModel):
+        return f"worker pid {lm.pid}, CPU variant {lm.variant}"
+    if isinstance(lm, LanguageModel):
+        return f"in-process, CPU variant {lm.backend.variant}"
+    return "NOT AVAILABLE"

@@ -15,8 +15,7 @@ import pytest
 
 from voicebox.config import load_config
 from voicebox.model_store import resolve
-from voicebox.thinking.language_model import LanguageModel
-from voicebox.thinking.llm_worker import WorkerFailed, WorkerModel
+from voicebox.thinking.llm_worker import ModelStartFailed, WorkerFailed, WorkerModel
 
 ROOT = Path(__file__).resolve().parents[2]
 QUESTION = [
@@ -54,21 +53,93 @@ def reply(model, max_tokens: int = 24, cancelled: threading.Event | None = None)
     return "".join(model.stream(QUESTION, max_tokens, 0.0, cancelled))
 
 
+def in_process_reply(gguf: Path, **settings) -> dict:
+    """What ``LanguageModel`` in one process answers: run in a child of its own, so that a native
+    crash in llama.cpp fails this test with its signal instead of ending the whole test run."""
+    code = (
+        "import json, sys; from pathlib import Path\n"
+        "from voicebox.thinking.language_model import LanguageModel\n"
+        "from tests.thinking.test_llm_worker import QUESTION, reply\n"
+        f"lm = LanguageModel(Path({str(gguf)!r}), 2, 2048, **{settings!r})\n"
+        "text = reply(lm)\n"
+        "print(json.dumps({'text': text, 'tokens': lm.tokens_so_far(), 'mean': lm.mean_logprob(),\n"
+        "                  'mean5': lm.mean_logprob(5), 'variant': lm.backend.variant}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    if out.returncode < 0:
+        pytest.fail(f"llama.cpp in process died with {signal.Signals(-out.returncode).name}:\n{out.stderr[-2000:]}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    import json
+
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_worker_streams_what_the_in_process_model_would(gguf):
     """Same text and same token log-probabilities at temperature 0: the pipe changes nothing."""
-    local = LanguageModel(gguf, 2, 2048)
-    want = reply(local)
+    local = in_process_reply(gguf)
     worker = WorkerModel(gguf, 2, 2048, hang_timeout_ms=int(SLOW_BOX_S * 1000))
     try:
         assert worker.pid is not None and worker.pid != os.getpid()
         pieces = list(worker.stream(QUESTION, 24, 0.0))
         assert len(pieces) > 3
-        assert "".join(pieces) == want
-        assert worker.tokens_so_far() == local.tokens_so_far() > 0
-        assert worker.mean_logprob() == pytest.approx(local.mean_logprob(), abs=1e-3)
-        assert worker.mean_logprob(5) == pytest.approx(local.mean_logprob(5), abs=1e-3)
+        assert "".join(pieces) == local["text"]
+        assert worker.tokens_so_far() == local["tokens"] > 0
+        assert worker.mean_logprob() == pytest.approx(local["mean"], abs=1e-3)
+        assert worker.mean_logprob(5) == pytest.approx(local["mean5"], abs=1e-3)
+        assert worker.variant == local["variant"]
     finally:
         worker.close()
+
+
+def test_without_extra_buffers_the_model_says_the_same(gguf):
+    """models.llm_extra_buffers = false (the escape hatch from repacking kernels) loads and answers."""
+    assert in_process_reply(gguf, extra_buffers=False)["text"] == in_process_reply(gguf)["text"]
+
+
+def test_a_worker_killed_by_a_signal_at_start_is_reported_in_one_line(gguf):
+    """A kernel that faults on the first prompt: the start fails with the model, the signal, the CPU
+    variant and the fix, in one line, and no child is left behind."""
+    t0 = time.monotonic()
+    with pytest.raises(ModelStartFailed) as failed:
+        WorkerModel(gguf, 2, 2048, name="small", fault="segv", fault_on_request=0)
+    line = str(failed.value)
+    assert "\n" not in line
+    assert line.startswith("llm.cannot_generate: the small model SmolLM2-135M-Instruct.Q4_1.gguf died with SIGSEGV")
+    variant = failed.value.variant
+    assert variant, line
+    assert f"llama.cpp CPU variant: {variant}" in line
+    assert ("models.llm_cpu_exclude" in line) if variant != "built-in" else ("LLAMA_BUILD=portable" in line)
+    assert time.monotonic() - t0 < SLOW_BOX_S
+
+
+def test_a_worker_that_fails_every_restart_is_not_respawned_per_request(gguf):
+    worker = WorkerModel(gguf, 2, 2048, hang_timeout_ms=int(SLOW_BOX_S * 1000))
+    try:
+        # From now on every start dies (as a bad kernel would on each warm-up).
+        worker.fault, worker.fault_on_request = "segv", 0
+        os.kill(worker.pid, signal.SIGKILL)
+        with pytest.raises(WorkerFailed):
+            reply(worker)  # waits for the restart, which fails
+        assert wait_for(lambda: worker._failed_starts == 1 and not worker._restarting, SLOW_BOX_S)
+        spawns = []
+        spawn = worker._spawn
+        worker._spawn = lambda: spawns.append(1) or spawn()
+        for _ in range(5):
+            with pytest.raises(WorkerFailed, match="backing off"):
+                reply(worker)
+        assert spawns == []  # refused at once during the back-off, no start attempted per request
+        assert worker._failed_starts == 1 and worker.pid is None
+    finally:
+        worker.close()
+
+
+def wait_for(predicate, timeout_s: float) -> bool:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
 
 
 def test_cancel_stops_between_tokens_and_the_next_request_starts_clean(gguf):

@@ -112,8 +112,9 @@ class SequentialPipeline:
         messages = [{"role": "system", "content": system_prompt(self.agent)}, *self.history[-4:],
                     {"role": "user", "content": tr.text}]
         models = self.cfg.models
-        reply = "".join(self.engines.lm.stream(messages, models.llm_max_reply_tokens, models.llm_temperature,
-                                               self.stopped)).strip()
+        lm = self.engines.lm
+        reply = "".join(lm.stream(messages, models.llm_max_reply_tokens, models.llm_temperature,
+                                  self.stopped)).strip() if lm is not None else ""
         tl.first_token_at = time.perf_counter()  # the reply exists only once it is whole
         reply = reply or self.agent.no_information
         tl.agent_text.append(reply)

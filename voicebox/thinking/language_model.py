@@ -11,8 +11,9 @@ import json
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterator, Protocol, Sequence
 
 import numpy as np
 
@@ -51,14 +52,49 @@ class _TokenLogprobs:
         return scores
 
 
+@contextmanager
+def _extra_buffers(enabled: bool) -> Iterator[None]:
+    """Load a model with or without llama.cpp's extra weight buffers (repacked or AMX tiles).
+
+    ``Llama()`` does not take the flag, and it builds its model parameters from the library's
+    defaults while it loads: so, for the load alone, the defaults it reads say so. Turning them
+    off is the escape hatch for a CPU whose repacking kernels fault (models.llm_extra_buffers).
+    """
+    if enabled:
+        yield
+        return
+    import llama_cpp.llama_cpp as lib
+
+    default = lib.llama_model_default_params
+
+    def without():
+        params = default()
+        params.use_extra_bufts = False
+        return params
+
+    lib.llama_model_default_params = without
+    try:
+        yield
+    finally:
+        lib.llama_model_default_params = default
+
+
 class LanguageModel:
     """One GGUF model shared by all calls. llama.cpp contexts are not thread-safe: one lock."""
 
-    def __init__(self, gguf: Path, threads: int, context_tokens: int, name: str = "small") -> None:
-        from llama_cpp import Llama
+    def __init__(
+        self, gguf: Path, threads: int, context_tokens: int, name: str = "small", *,
+        cpu_exclude: Sequence[str] = (), cpu_variant: str = "auto", extra_buffers: bool = True,
+    ) -> None:
+        from voicebox.thinking.llama_backend import load_cpu_backend
 
+        # The CPU kernels first: llama.cpp would otherwise pick its own when the model loads.
+        self.backend = load_cpu_backend(cpu_exclude, cpu_variant)
         self.name = name
-        self.llm = Llama(model_path=str(gguf), n_ctx=context_tokens, n_threads=threads, verbose=False)
+        with _extra_buffers(extra_buffers):
+            from llama_cpp import Llama
+
+            self.llm = Llama(model_path=str(gguf), n_ctx=context_tokens, n_threads=threads, verbose=False)
         self.lock = threading.Lock()
         self._logprobs = _TokenLogprobs()
 

@@ -34,14 +34,22 @@ import threading
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Callable, Iterator, Literal, Sequence
 
 import numpy as np
 
 log = logging.getLogger("voicebox.llm_worker")
 
-Fault = Literal["", "die", "hang"]
+Fault = Literal["", "die", "hang", "segv"]
 POLL_S = 0.05  # how often a waiting parent looks at its ``cancelled`` event
+RESTART_BACKOFF_S = 1.0  # after a failed start; doubled per failure in a row, up to the max
+RESTART_BACKOFF_MAX_S = 60.0
+# Warm-up when the caller gave no prompt: several tokens, since a faulting kernel showed only on
+# prompts of two or more (a start that prefills a real prompt proves the model runs).
+PROBE_MESSAGES = [
+    {"role": "system", "content": "You answer the phone for a small business."},
+    {"role": "user", "content": "Hello, are you open today?"},
+]
 
 
 class WorkerFailed(RuntimeError):
@@ -50,6 +58,46 @@ class WorkerFailed(RuntimeError):
     def __init__(self, code: str, detail: str = "") -> None:
         super().__init__(f"{code}: {detail}" if detail else code)
         self.code = code
+
+
+class ModelStartFailed(RuntimeError):
+    """The model could not load or generate in a fresh worker. ``str()`` is one line for a
+    person: the model, what happened to the process, and the setting or build that fixes it."""
+
+    code = "llm.cannot_generate"
+
+    def __init__(self, name: str, gguf: Path, how: str, variant: str | None) -> None:
+        self.name, self.gguf, self.how, self.variant = name, gguf, how, variant
+        super().__init__(
+            f"{self.code}: the {name} model {gguf.name} {how} (llama.cpp CPU variant: {variant or 'not chosen yet'}). "
+            f"Fix: {_fix_for(variant)}"
+        )
+
+
+def _fix_for(variant: str | None) -> str:
+    if variant is None:
+        return "this llama-cpp-python does not load here; rebuild it portable: rm -rf .venv && make setup"
+    if variant == "built-in":
+        return ("this llama-cpp-python has one fixed CPU build (native?); rebuild it portable: "
+                "rm -rf .venv && make setup LLAMA_BUILD=portable, or set models.llm_extra_buffers = false")
+    return (f"add {variant!r} to models.llm_cpu_exclude (the next best variant then runs), "
+            "or set models.llm_extra_buffers = false")
+
+
+def _how_it_ended(proc: subprocess.Popen, detail: str) -> str:
+    """"died with SIGSEGV" / "exited with status 1: ..." for a child that is gone or going."""
+    try:
+        rc = proc.wait(2)
+    except subprocess.TimeoutExpired:
+        return detail
+    if rc < 0:
+        try:
+            return f"died with {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"died with signal {-rc}"
+    if detail:
+        return f"could not start ({detail})"
+    return f"exited with status {rc}"
 
 
 class WorkerModel:
@@ -64,8 +112,11 @@ class WorkerModel:
         self, gguf: Path, threads: int, context_tokens: int, name: str = "small", *,
         hang_timeout_ms: int = 8000, warm_messages: list[dict[str, str]] | None = None,
         fault: Fault = "", fault_on_request: int = 1, start_timeout_s: float = 120.0,
+        cpu_exclude: Sequence[str] = (), cpu_variant: str = "auto", extra_buffers: bool = True,
     ) -> None:
         self.name = name
+        self.cpu_exclude, self.cpu_variant, self.extra_buffers = list(cpu_exclude), cpu_variant, extra_buffers
+        self.variant: str | None = None  # the CPU variant the last child chose
         self.gguf = Path(gguf)
         self.threads = threads
         self.context_tokens = context_tokens
@@ -84,6 +135,8 @@ class WorkerModel:
         self._restarting = False
         self._closed = False
         self._requests = 0
+        self._failed_starts = 0  # in a row: each one doubles the wait before the next try
+        self._next_start_at = 0.0
         self._logprobs: list[float] = []
         proc, conn = self._spawn()  # the first start is synchronous: serve only when ready
         with self._state:
@@ -220,6 +273,9 @@ class WorkerModel:
                     self._proc = self._conn = None
                     self._restart_locked(proc, conn)
                 elif not self._restarting:
+                    if time.monotonic() < self._next_start_at:
+                        # A worker that fails at every start is not respawned per request.
+                        raise WorkerFailed("llm.worker_unavailable", "failed to start; backing off")
                     self._restart_locked(None, None)  # the last restart failed: try again
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -254,14 +310,19 @@ class WorkerModel:
             old_conn.close()
         try:
             proc, conn = self._spawn()
-        except Exception as e:  # noqa: BLE001 - logged; the next request tries again
-            log.error("%s worker restart failed: %s", self.name, e)
+        except Exception as e:  # noqa: BLE001 - logged; a later request tries again, after a back-off
             with self._state:
                 self._restarting = False
+                self._failed_starts += 1
+                wait = min(RESTART_BACKOFF_MAX_S, RESTART_BACKOFF_S * 2 ** (self._failed_starts - 1))
+                self._next_start_at = time.monotonic() + wait
                 self._state.notify_all()
+            log.error("%s worker restart failed (%d in a row; next try in %.0f s): %s",
+                      self.name, self._failed_starts, wait, e)
             return
         with self._state:
             self._restarting = False
+            self._failed_starts = 0
             if self._closed:
                 _stop(proc, conn)
                 return
@@ -287,23 +348,43 @@ class WorkerModel:
             theirs.close()  # the child's copy is its own; ours closed means EOF for it
         conn = Connection(ours.detach())
         try:
-            conn.send(("init", {
-                "gguf": str(self.gguf), "threads": self.threads, "context_tokens": self.context_tokens,
-                "name": self.name, "warm_messages": self.warm_messages, "parent_pid": os.getpid(),
-            }))
-            if not conn.poll(self.start_timeout_s):
-                raise RuntimeError(f"not ready in {self.start_timeout_s:.0f} s")
-            msg = conn.recv()
-            if msg[0] != "ready":
-                raise RuntimeError(f"failed to start: {msg[1] if len(msg) > 1 else msg}")
-        except (EOFError, OSError, RuntimeError) as e:
+            msg = self._start(proc, conn)
+        except ModelStartFailed:
             _stop(proc, conn)
-            raise RuntimeError(f"{self.name} model worker: {e}") from e
+            raise
         self.warm_up_s = msg[3]
         self.start_s = time.perf_counter() - t0
         log.info("%s worker pid %d ready in %.0f ms (load %.0f ms, warm-up %.0f ms)",
                  self.name, proc.pid, self.start_s * 1000, msg[2] * 1000, msg[3] * 1000)
         return proc, conn
+
+
+    def _start(self, proc: subprocess.Popen, conn: Connection) -> tuple:
+        """Hand the child its model and wait for "ready"; ``ModelStartFailed`` says why not."""
+        deadline = time.monotonic() + self.start_timeout_s
+        self.variant = None
+        try:
+            conn.send(("init", {
+                "gguf": str(self.gguf), "threads": self.threads, "context_tokens": self.context_tokens,
+                "name": self.name, "warm_messages": self.warm_messages, "parent_pid": os.getpid(),
+                "cpu_exclude": self.cpu_exclude, "cpu_variant": self.cpu_variant,
+                "extra_buffers": self.extra_buffers,
+                "fault": self.fault if self.fault_on_request == 0 else "",
+            }))
+            while True:
+                if not conn.poll(max(0.0, deadline - time.monotonic())):
+                    _kill(proc)
+                    raise ModelStartFailed(self.name, self.gguf, f"was not ready in {self.start_timeout_s:.0f} s",
+                                           self.variant)
+                msg = conn.recv()
+                if msg[0] == "backend":
+                    self.variant = msg[1]
+                elif msg[0] == "ready":
+                    return msg
+                else:
+                    raise ModelStartFailed(self.name, self.gguf, _how_it_ended(proc, str(msg[1])), self.variant)
+        except (EOFError, OSError) as e:
+            raise ModelStartFailed(self.name, self.gguf, _how_it_ended(proc, type(e).__name__), self.variant) from e
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -336,15 +417,22 @@ def _watch_parent(parent_pid: int) -> None:
 
 def _serve(conn: Connection) -> None:
     from voicebox.thinking.language_model import LanguageModel
+    from voicebox.thinking.llama_backend import load_cpu_backend
 
     kind, init = conn.recv()
     assert kind == "init", kind
     threading.Thread(target=_watch_parent, args=(init["parent_pid"],), daemon=True).start()
     t0 = time.perf_counter()
     try:
-        lm = LanguageModel(Path(init["gguf"]), init["threads"], init["context_tokens"], init["name"])
+        # Told before the model loads: if a kernel kills this process, the parent knows which.
+        backend = load_cpu_backend(init["cpu_exclude"], init["cpu_variant"])
+        conn.send(("backend", backend.variant))
+        lm = LanguageModel(Path(init["gguf"]), init["threads"], init["context_tokens"], init["name"],
+                           cpu_exclude=init["cpu_exclude"], cpu_variant=init["cpu_variant"],
+                           extra_buffers=init["extra_buffers"])
         t1 = time.perf_counter()
-        warm = lm.warm_up(init["warm_messages"]) if init["warm_messages"] else 0.0
+        _fault(init["fault"])  # test-only: a worker that fails at every start
+        warm = lm.warm_up(init["warm_messages"] or PROBE_MESSAGES)
     except Exception as e:  # noqa: BLE001 - told to the parent, which raises it
         conn.send(("error", f"{type(e).__name__}: {e}"))
         return
@@ -370,11 +458,7 @@ def _generate(
             values = lm._logprobs.values
             conn.send(("piece", rid, piece, values[sent:]))
             sent = len(values)
-            if fault == "die":
-                os._exit(1)  # test-only: dies after the first token, mid-reply
-            if fault == "hang":
-                while True:  # test-only: alive but silent after the first token
-                    time.sleep(3600)
+            _fault(fault)  # test-only: after the first token, mid-reply
             if conn.poll(0) and _cancelled(conn, rid):
                 break
     except (EOFError, OSError):
@@ -384,6 +468,18 @@ def _generate(
     finally:
         pieces.close()
     conn.send(("done", rid, error))
+
+
+def _fault(fault: Fault) -> None:
+    """Test-only failures: exit, fall silent, or die of a signal the way a bad kernel would."""
+    if fault == "die":
+        os._exit(1)
+    if fault == "hang":
+        while True:
+            time.sleep(3600)
+    if fault == "segv":
+        signal.signal(signal.SIGSEGV, signal.SIG_DFL)  # past Python's faulthandler, if any
+        os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def _cancelled(conn: Connection, rid: int) -> bool:
