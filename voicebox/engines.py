@@ -36,6 +36,7 @@ class Engines:
     tts_gate: DeadlineGate = field(default_factory=lambda: DeadlineGate("tts"))
     timings: StageTimings = field(default_factory=lambda: StageTimings(defaults_ms=DEFAULT_STAGE_MS))
     fillers: FillerPolicy = field(default_factory=FillerPolicy)
+    phrase_cache: "_PhraseCache | None" = None
 
     def gates(self) -> dict[str, DeadlineGate]:
         return {"stt": self.stt.gate, "llm": self.llm_gate, "tts": self.tts_gate}
@@ -45,7 +46,11 @@ class Engines:
         return [m for m in (self.lm, self.large) if isinstance(m, WorkerModel)]
 
     def close(self) -> None:
-        """Stop the model worker processes (they also exit on their own if this process dies)."""
+        """Stop the model worker processes (they also exit on their own if this process dies),
+        and the background synthesis, so no thread is inside onnxruntime when Python exits
+        (its thread pool then aborts the process: "terminate called without an active exception")."""
+        if self.phrase_cache is not None:
+            self.phrase_cache.stop()
         for worker in self.workers():
             worker.close()
 
@@ -136,7 +141,7 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
     fixed = [agent.fill(i.answer) for i in agent.intents if i.answer] + list(agent.reprompts) + [
         agent.no_information, agent.actions.transfer_announcement, agent.actions.no_transfer,
     ]
-    threading.Thread(target=lambda: [tts.cached(p) for p in fixed], name="tts-cache", daemon=True).start()
+    caching = _PhraseCache(tts, fixed)
     t4 = time.perf_counter()
     log.info(
         "models loaded stt=%s (%.0f ms) llm=%s (%.0f ms, prompt warm-up %.0f ms, %s) tts=%s (%.0f ms) "
@@ -145,7 +150,7 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
         _where(lm),
         cfg.models.tts, (t3 - t2) * 1000, len(agent.intents), (t4 - t3) * 1000, agent.tiers.large or "-",
     )
-    return Engines(stt, lm, tts, router, large, fillers=fillers)
+    return Engines(stt, lm, tts, router, large, fillers=fillers, phrase_cache=caching)
 
 
 def _where(lm: ChatModel | None) -> str:
@@ -154,3 +159,22 @@ def _where(lm: ChatModel | None) -> str:
     if isinstance(lm, LanguageModel):
         return f"in-process, CPU variant {lm.backend.variant}"
     return "NOT AVAILABLE"
+
+
+class _PhraseCache:
+    """Synthesizes the agent's fixed answers once, in the background; stoppable between phrases."""
+
+    def __init__(self, tts: Synthesizer, phrases: list[str]) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(tts, phrases), name="tts-cache", daemon=True)
+        self._thread.start()
+
+    def _run(self, tts: Synthesizer, phrases: list[str]) -> None:
+        for phrase in phrases:
+            if self._stop.is_set():
+                return
+            tts.cached(phrase)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout_s)
