@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.conftest import wait_for
 from voicebox.config import load_config
 from voicebox.model_store import resolve
 from voicebox.thinking.llm_worker import ModelStartFailed, WorkerFailed, WorkerModel
@@ -132,14 +133,6 @@ def test_a_worker_that_fails_every_restart_is_not_respawned_per_request(gguf):
     finally:
         worker.close()
 
-
-def wait_for(predicate, timeout_s: float) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_cancel_stops_between_tokens_and_the_next_request_starts_clean(gguf):
