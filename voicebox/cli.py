@@ -19,6 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     from voicebox.logs import setup_logging
     from voicebox.memory import cap_malloc_arenas
     from voicebox.model_store import ModelError
+    from voicebox.records.private_files import DataDirError, prepare_data_dir
     from voicebox.thinking.llm_worker import ModelStartFailed
 
     cap_malloc_arenas()  # before any thread starts: keeps RSS flat over many calls (voicebox/memory.py)
@@ -37,7 +38,11 @@ def _serve(args: argparse.Namespace) -> int:
     if cfg.privacy.content == "full":
         log.warning("privacy.content=full: caller and agent words will be written to call records and logs")
     agent = load_agent(cfg.agent)
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        prepare_data_dir(cfg.data_dir)  # 0700, ours and writable by no one else: records are personal data
+    except DataDirError as e:
+        print(f"voicebox: {e}", file=sys.stderr)
+        return 2
     try:
         engines = load_engines(cfg, agent)
     except ModelError as e:
@@ -143,9 +148,14 @@ def _data_dir(args: argparse.Namespace) -> Path:
 
 def _calls(args: argparse.Namespace) -> int:
     from voicebox.records.reader import find_call, format_calls, format_timeline, list_calls
+    from voicebox.records.session_ids import SESSION_ID_LENGTH, is_session_prefix
 
     data_dir = _data_dir(args)
-    if args.session:
+    if args.session is not None:
+        if not is_session_prefix(args.session.lower()):
+            print(f"voicebox: {args.session!r} is not a session id "
+                  f"(1 to {SESSION_ID_LENGTH} hex digits)", file=sys.stderr)
+            return 2
         path = find_call(data_dir, args.session)
         if path is None:
             print(f"voicebox: no single call matches {args.session!r} in {data_dir}", file=sys.stderr)
@@ -173,6 +183,18 @@ def _bench(args: argparse.Namespace) -> int:
     from voicebox.bench.run import main as bench_main
 
     return bench_main(args)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from voicebox.chat import run
+
+    return run(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from voicebox.agent_check import run
+
+    return run(args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,6 +248,23 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-progress", action="store_true")
     b.add_argument("--out", default="benchmarks/results/bench", help="writes OUT.json, OUT.md and OUT-*.png")
     b.set_defaults(fn=_bench)
+    t = sub.add_parser("chat", help="talk to an agent in the terminal (the call's brain, no phone); "
+                       "reads caller lines from stdin")
+    t.add_argument("agent", nargs="?", help="agent TOML or built-in name (default: the config's agent)")
+    t.add_argument("--config", type=Path, help="TOML config (models, data dir)")
+    t.add_argument("--data-dir", type=Path)
+    t.add_argument("--no-model", action="store_true", help="skip the language models: their turns get the "
+                   "no-information line, as on a call without them")
+    t.add_argument("--quiet", action="store_true", help="hide which tier answered and the intent of each reply")
+    t.set_defaults(fn=_chat)
+    k = sub.add_parser("check", help="validate an agent file and report what will go wrong on calls "
+                       "(exit 0: no errors, 1: warnings with --strict, 2: errors)")
+    k.add_argument("agent", nargs="?", help="agent TOML or built-in name (default: the config's agent)")
+    k.add_argument("--config", type=Path, help="TOML config naming the agent")
+    k.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
+    k.add_argument("--folds", type=int, default=5, help="cross-validation folds over each intent's examples")
+    k.add_argument("--no-router", action="store_true", help="skip the router's cross-validation")
+    k.set_defaults(fn=_check)
     args = p.parse_args(argv)
     try:
         return args.fn(args)

@@ -273,7 +273,10 @@ def test_invite_without_credentials_is_challenged(auth_server):
 
 
 def test_invite_with_digest_credentials_is_answered(auth_server):
-    proc = sipp("invite_digest_auth.xml", auth_server.port, extra=["-au", "alice", "-ap", "s3cret", "-s", "agent"])
+    # -auth_uri: sipp's digest uri is otherwise sip:HOST:PORT, not the Request-URI, and an answer
+    # must name the request it is for (issue #17, item 2).
+    proc = sipp("invite_digest_auth.xml", auth_server.port,
+                extra=["-au", "alice", "-ap", "s3cret", "-s", "agent", "-auth_uri", f"agent@{HOST}:{auth_server.port}"])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert "call start" in auth_server.log_text()
 
@@ -281,7 +284,7 @@ def test_invite_with_digest_credentials_is_answered(auth_server):
 def test_invite_with_wrong_password_is_refused(auth_server):
     before = auth_server.log_text().count("call start")
     proc = sipp("invite_digest_auth.xml", auth_server.port, timeout_s=8,
-                extra=["-au", "alice", "-ap", "guess", "-s", "agent"])
+                extra=["-au", "alice", "-ap", "guess", "-s", "agent", "-auth_uri", f"agent@{HOST}:{auth_server.port}"])
     assert proc.returncode != 0, "a wrong password got a call through"
     assert auth_server.log_text().count("call start") == before
 

@@ -6,6 +6,10 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
+from voicebox.cli import main
+
 from voicebox.records.reader import (
     find_call,
     format_calls,
@@ -101,6 +105,49 @@ def test_find_call_by_unique_prefix(tmp_path):
     assert find_call(tmp_path, "abc") is None  # ambiguous
     assert find_call(tmp_path, "zzz") is None  # missing
     assert find_call(tmp_path / "nowhere", "abc1") is None
+
+
+@pytest.mark.parametrize("pattern", ["*", "?", "[a-f]", "[!z]*", "abc*", "a?c", "**", "../2023-11-14/abc1"])
+def test_find_call_does_not_treat_the_argument_as_a_pattern(tmp_path, pattern):
+    # one call on disk: as a glob, every one of these matched it (and so "found" it)
+    _write_call(tmp_path, "abc123def456", T0)
+    assert find_call(tmp_path, pattern) is None
+
+
+def test_find_call_cannot_leave_the_calls_directory(tmp_path):
+    data_dir = tmp_path / "data"
+    _write_call(data_dir, "abc123def456", T0)
+    # a record-shaped file outside data/: "../../../x/calls/d/abc9" would have reached it as a glob
+    outside = _write_call(tmp_path / "x", "abc999000111", T0, day="d")
+    assert outside.exists()
+    assert find_call(data_dir, "../../../x/calls/d/abc9") is None
+    assert find_call(data_dir, "../" * 3) is None
+    assert find_call(data_dir, "abc9") is None
+    assert find_call(data_dir, "abc1") == data_dir / "calls" / "2023-11-14" / "abc123def456.jsonl"
+
+
+def test_find_call_checks_the_session_id_format(tmp_path):
+    path = _write_call(tmp_path, "abc123def456", T0)
+    _write_call(tmp_path, "not-a-session", T0)  # not an id voicebox makes: never a match
+    assert find_call(tmp_path, "") is None  # would list nothing useful, and "" is no id
+    assert find_call(tmp_path, "abc123def4567") is None  # longer than an id
+    assert find_call(tmp_path, "ABC123") == path  # a pasted upper-case id still finds its call
+    assert find_call(tmp_path, "not") is None
+    assert find_call(tmp_path, "abc1 ") is None
+
+
+@pytest.mark.parametrize("arg", ["*", "../x", "[0-9]", ""])
+def test_calls_command_refuses_what_is_not_a_session_id(tmp_path, capsys, arg):
+    _write_call(tmp_path, "abc123def456", T0)
+    assert main(["calls", "--data-dir", str(tmp_path), arg]) == 2
+    err = capsys.readouterr().err
+    assert "is not a session id" in err and len(err.strip().splitlines()) == 1
+
+
+def test_calls_command_shows_a_call_by_prefix(tmp_path, capsys):
+    _write_call(tmp_path, "abc123def456", T0)
+    assert main(["calls", "--data-dir", str(tmp_path), "abc1"]) == 0
+    assert "call_start" in capsys.readouterr().out
 
 
 def test_format_calls_row(tmp_path):

@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from voicebox.records.session_ids import is_session_id, is_session_prefix
 from voicebox.records.store import CALLS_DIR
 
 
@@ -63,7 +64,26 @@ def list_calls(data_dir: Path, limit: int = 20) -> list[CallSummary]:
 
 
 def find_call(data_dir: Path, session: str) -> Path | None:
-    hits = sorted((data_dir / CALLS_DIR).glob(f"*/{session}*.jsonl"))
+    """The record of the one call whose session id is, or starts with, ``session``.
+
+    ``session`` comes from the command line: it is checked against the session id format and
+    then compared as plain text with file names, never put into a glob pattern or a path, so
+    ``*``, ``?``, ``[`` and ``../`` match nothing. None when it is not a session id (prefix),
+    when no call matches, or when several do.
+    """
+    prefix = session.lower()  # ids are lowercase hex; a pasted upper-case id still finds its call
+    if not is_session_prefix(prefix):
+        return None
+    root = data_dir / CALLS_DIR
+    if not root.is_dir():
+        return None
+    hits = [
+        f
+        for day in root.iterdir()
+        if day.is_dir()
+        for f in day.iterdir()
+        if f.suffix == ".jsonl" and is_session_id(f.stem) and f.stem.startswith(prefix) and f.is_file()
+    ]
     return hits[0] if len(hits) == 1 else None
 
 

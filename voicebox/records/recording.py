@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from voicebox.records.private_files import make_private_dirs, open_private
+
 RECORDINGS_DIR = "recordings"
 
 
@@ -28,8 +30,8 @@ class CallRecording:
     def __init__(self, path: Path, rate_hz: int) -> None:
         self.path = path
         self.rate_hz = rate_hz
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._raw = [open(path.with_suffix(f".{ch}.raw"), "w+b") for ch in ("caller", "agent")]
+        make_private_dirs(path.parent)
+        self._raw = [open_private(path.with_suffix(f".{ch}.raw"), "w+b") for ch in ("caller", "agent")]
         self._lock = threading.Lock()
         self.closed = False
 
@@ -58,7 +60,7 @@ class CallRecording:
         stereo = np.zeros((n, 2), dtype=np.int16)
         for i, c in enumerate(chans):
             stereo[: len(c), i] = c
-        with wave.open(str(self.path), "wb") as w:
+        with open_private(self.path, "wb") as f, wave.open(f, "wb") as w:
             w.setnchannels(2)
             w.setsampwidth(2)
             w.setframerate(self.rate_hz)

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from voicebox.records.private_files import make_private_dirs, open_private
+
 log = logging.getLogger("voicebox.records")
 
 CALLS_DIR = "calls"
@@ -83,8 +85,8 @@ class RecordStore:
                 f = self._files.get(session)
                 if f is None:
                     path = self._paths.get(session) or call_path(self.data_dir, session, rec["ts"])
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    f = self._files[session] = open(path, "a", encoding="utf-8", buffering=1)
+                    make_private_dirs(path.parent)
+                    f = self._files[session] = open_private(path, "a", encoding="utf-8", buffering=1)
                 f.write(json.dumps(rec, separators=(",", ":")) + "\n")
             except Exception as e:  # noqa: BLE001 -- one bad event must not end the writer
                 self.lost += 1

@@ -2,7 +2,8 @@
 
 The capacity rule (documented in README under "The SIP edge"):
 
-* never more than ``sip.max_calls`` calls at once, and
+* never more than ``sip.max_calls`` calls at once,
+* never more INVITEs in pjsua at once than pjmedia has sockets for (``media_budget.py``), and
 * while at least one call is up, a new call is admitted only if the process's own CPU use over
   the last ``sip.load_window_s`` seconds is below ``sip.admit_cpu_max_fraction`` of the cores it
   may run on. The models run on the process's threads, so its CPU time is what the calls cost;
@@ -22,6 +23,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 from voicebox.config import SipConfig
+from voicebox.telephony.media_budget import MediaBudget
 
 
 QUIET_S = 10.0
@@ -144,6 +146,9 @@ class Admission:
         self.cpu = cpu or CpuLoad(sip.load_window_s)
         self.networks = NetworkFilter(sip.allow_networks)
         self.limiter = SourceLimiter(sip.source_requests_per_s, sip.source_burst_requests, sip.max_tracked_sources)
+        # New calls only: an INVITE that gets through opens RTP sockets before anyone decides on it.
+        self.invites = SourceLimiter(sip.source_invites_per_s, sip.source_burst_invites, sip.max_tracked_sources)
+        self.media = MediaBudget()  # the server points its ``live`` at its own call count
         self.active_calls = 0  # kept up to date by the server
 
     def decide(self, active: int) -> Decision:

@@ -40,7 +40,9 @@ from voicebox.telephony.transports import configure_account_media, create_transp
 log = logging.getLogger("voicebox.sip")
 
 CODEC_IDS = {"G722": "G722/16000/1", "PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1"}
-PJSUA_MAX_CALLS = 32  # compile-time limit of the pjsua2 wheel; we answer 503 before reaching it
+# Asked for; pjsua clamps it to its compile-time PJSUA_MAX_CALLS (4 in the pjsua2 wheel). The guard
+# answers 503 + Retry-After when pjsua's slots are full, before pjsua's own bare 486.
+PJSUA_MAX_CALLS = 32
 HOUSEKEEPING_S = 0.5
 
 
@@ -68,6 +70,14 @@ class CallSlot:
     ending: bool = False
     max_length_said: bool = False
     hung_up_by: str = ""
+
+
+@dataclass
+class Remains:
+    """What an ended call leaves for the next loop turn: its bridge port and its pipeline (no Call)."""
+
+    port: BridgePort | None
+    pipeline: CallPipeline | None
 
 
 class AgentCall(pj.Call):
@@ -133,7 +143,7 @@ class SipServer:
         self.ep: pj.Endpoint | None = None
         self.account: AgentAccount | None = None
         self.slots: dict[int, CallSlot] = {}  # pjsua call id -> slot
-        self._graveyard: list[CallSlot] = []  # ended calls whose pjsua objects are freed next tick
+        self._graveyard: list[Remains] = []  # ended calls' ports and pipelines, handed on next tick
         self._draining: list[CallPipeline] = []  # pipelines of ended calls whose threads are finishing
         self._all_ports: list[BridgePort] = []  # never freed before libDestroy (see BridgePort.attach)
         self._free_ports: list[BridgePort] = []
@@ -144,6 +154,8 @@ class SipServer:
         self.total_calls = 0
         self.rejected_calls = 0
         self.admission = Admission(cfg.sip)
+        # Every slot, a refused call's too, holds its RTP sockets until DISCONNECTED.
+        self.admission.media.live = lambda: len(self.slots)
         self.guard: SipGuard | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -179,6 +191,10 @@ class SipServer:
         transports = create_transports(ep, sip)
         ep.libStart()
         self._install_guard()
+        assert self.guard is not None
+        if sip.max_calls > self.guard.pjsua_max_calls():
+            log.warning("sip.max_calls is %d but this pjsua2 build holds %d calls at once: more get 503",
+                        sip.max_calls, self.guard.pjsua_max_calls())
         ac = pj.AccountConfig()
         ac.idUri = f"sip:{sip.user}@{sip.host}:{sip.port}"
         ac.callConfig.timerUse = pj.PJSUA_SIP_TIMER_OPTIONAL  # RFC 4028: honoured when the caller asks
@@ -261,7 +277,7 @@ class SipServer:
         deadline = time.monotonic() + 3
         while self.slots and time.monotonic() < deadline:
             self.ep.libHandleEvents(20)
-        pipelines = [s.pipeline for s in list(self.slots.values()) + self._graveyard] + self._draining
+        pipelines = [s.pipeline for s in self.slots.values()] + [r.pipeline for r in self._graveyard] + self._draining
         for pipeline in pipelines:
             if pipeline is not None:
                 pipeline.stop()
@@ -285,6 +301,7 @@ class SipServer:
 
     # -- call events (SIP thread) ------------------------------------------------------------
     def on_incoming(self, acc: AgentAccount, prm: pj.OnIncomingCallParam) -> None:
+        self.admission.media.claim()  # the guard's reservation: this call's slot counts from here
         call = AgentCall(self, acc, prm.callId)
         ci = call.getInfo()
         call_id = ci.callIdString
@@ -370,7 +387,13 @@ class SipServer:
         slot = self.slots.pop(call.getId(), None)
         if slot is None:
             return
-        self._graveyard.append(slot)
+        self.admission.media.release()  # pjsua closed its RTP sockets just now: their slots cool down
+        # The Call object must not outlive this callback. pjsua hands the freed call id to the
+        # next INVITE at once, within this same poll when one is waiting, and pjsua2's
+        # Call::~Call works on the id it had: freed later, it detached and hung up (603) the new
+        # call that got the id, whose DISCONNECTED then never came. The slot is its last holder
+        # besides this frame; pjsua2 allows the object to go when the callback returns.
+        self._graveyard.append(Remains(slot.port, slot.pipeline))
         if slot.events is None:
             return  # a refused call: nothing was admitted, nothing to record
         duration = time.monotonic() - slot.started
@@ -462,17 +485,15 @@ class SipServer:
     def _bury(self) -> None:
         """Release what ended calls held, on the loop turn after their DISCONNECTED callback.
 
-        The Call object goes at once (not when its pipeline threads are done), so that it is
-        never still alive when pjsua hands its call id to a new call.
+        (Their Call objects went with that callback: see ``on_disconnected``.)
         """
-        for slot in self._graveyard:
-            if slot.port is not None:
+        for remains in self._graveyard:
+            if remains.port is not None:
                 # The call's own conference port is gone, so nothing transmits to or from this
                 # one any more: it waits, connected to nothing, for the next call.
-                self._free_ports.append(slot.port)
-                slot.port = None
-            if slot.pipeline is not None:
-                self._draining.append(slot.pipeline)
+                self._free_ports.append(remains.port)
+            if remains.pipeline is not None:
+                self._draining.append(remains.pipeline)
         self._graveyard.clear()
 
     def _install_guard(self) -> None:

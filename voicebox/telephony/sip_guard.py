@@ -10,6 +10,10 @@ loaded:
   503 + Retry-After, the rest is dropped so a flood gets nothing to amplify); refuses what
   sip_lint finds wrong; asks for digest credentials on INVITE when configured; answers
   out-of-dialog OPTIONS itself, the same for every user part, with an ``X-Voicebox-Load`` hint.
+  A new INVITE (not a retransmission, which its transaction absorbs) must then fit its source's
+  INVITE bucket, a free pjsua call slot and the media budget (``media_budget.py``), or it gets
+  503 + Retry-After here: pjsua opens a call's RTP sockets as soon as an INVITE reaches it,
+  refused or not, and answers a bare 486 when its call slots (4 in the wheel) are all taken.
 * ``voicebox-fallback`` (priority 100, after every pjsua module): answers what nobody handled,
   405 for REGISTER and 501 for other methods, instead of pjsip's silence.
 
@@ -27,13 +31,14 @@ from __future__ import annotations
 import ctypes
 import ipaddress
 import logging
+import time
 from ctypes import POINTER, Structure, byref, c_char_p, c_int, c_ssize_t, c_void_p
 from typing import Callable
 
 import pjsua2
 
 from voicebox.telephony import sip_lint
-from voicebox.telephony.admission import Admission
+from voicebox.telephony.admission import QUIET_S, Admission
 from voicebox.telephony.digest import DigestAuth
 
 log = logging.getLogger("voicebox.sip.guard")
@@ -42,6 +47,7 @@ ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE
 LOAD_HEADER = "X-Voicebox-Load"
 _PKT_MIN_OFFSET, _PKT_MAX_OFFSET = 256, 512  # where pjsip_rx_data.pkt_info.packet may start (320 in 2.15)
 _MAX_SCAN = 1 << 17
+PJSIP_ROLE_UAS = 1
 
 
 class PjStr(Structure):
@@ -78,6 +84,12 @@ def _lib() -> ctypes.CDLL:
     lib.pjsip_generic_string_hdr_create.argtypes = [c_void_p, POINTER(PjStr), POINTER(PjStr)]
     lib.pj_list_insert_before.argtypes = [c_void_p, c_void_p]
     lib.pjsip_endpt_respond_stateless.argtypes = [c_void_p, c_void_p, c_int, POINTER(PjStr), c_void_p, c_void_p]
+    lib.pjsip_get_invite_method.restype = c_void_p
+    lib.pjsua_call_get_count.restype = ctypes.c_uint
+    lib.pjsua_call_get_max_count.restype = ctypes.c_uint
+    lib.pjsip_tsx_create_key.argtypes = [c_void_p, POINTER(PjStr), c_int, c_void_p, c_void_p]
+    lib.pjsip_tsx_layer_find_tsx2.restype = c_void_p
+    lib.pjsip_tsx_layer_find_tsx2.argtypes = [POINTER(PjStr), c_int]
     return lib
 
 
@@ -98,6 +110,8 @@ class SipGuard:
         self._cb_guard = _RX(self._on_guard)
         self._cb_fallback = _RX(self._on_fallback)
         self._cb_response = _RX(self._on_response)
+        self._invite_method = self._lib.pjsip_get_invite_method()
+        self._budget_full_at = float("-inf")  # last log line about a full media budget
         self._mods = [
             PjsipModule(name=PjStr.of("voicebox-guard"), id=-1, priority=15,
                         on_rx_request=self._cb_guard, on_rx_response=self._cb_response),
@@ -112,6 +126,10 @@ class SipGuard:
             status = self._lib.pjsip_endpt_register_module(self._endpt, byref(mod))
             if status != 0:
                 raise RuntimeError(f"pjsip_endpt_register_module({mod.name.ptr!r}) failed: {status}")
+
+    def pjsua_max_calls(self) -> int:
+        """pjsua's call slots: what was asked for, clamped to the build's PJSUA_MAX_CALLS."""
+        return int(self._lib.pjsua_call_get_max_count())
 
     def _count(self, what: str) -> None:
         self.counts[what] = self.counts.get(what, 0) + 1
@@ -161,6 +179,42 @@ class SipGuard:
             self._lib.pj_list_insert_before(ctypes.addressof(head), hdr)
         self._lib.pjsip_endpt_respond_stateless(self._endpt, rdata, status, byref(PjStr.of(reason)),
                                                 ctypes.addressof(head), None)
+
+    def _retransmission(self, rdata: int) -> bool:
+        """An INVITE whose server transaction exists already (pjsip absorbs it; it costs nothing)."""
+        pool = c_void_p.from_address(rdata).value
+        key = PjStr()
+        if self._lib.pjsip_tsx_create_key(pool, byref(key), PJSIP_ROLE_UAS, self._invite_method, rdata) != 0:
+            return False
+        return bool(self._lib.pjsip_tsx_layer_find_tsx2(byref(key), 0))
+
+    def _refuse_invite(self, rdata: int, why: str) -> bool:
+        self._count(why)
+        self._respond(rdata, 503, "Service Unavailable", [("Retry-After", str(self.retry_after_s))])
+        return True
+
+    def _admit_invite(self, rdata: int, src: str) -> bool:
+        """True when a new INVITE was refused here, before pjsua opened any media for it."""
+        adm = self.admission
+        if self._retransmission(rdata):
+            return False
+        limit = adm.invites.check(src)
+        if limit != "ok":
+            if limit == "limited_first":
+                log.warning("source INVITE rate-limited src=%s (%.0f INVITEs/s, burst %d): 503",
+                            src, adm.invites.rate_per_s, adm.invites.burst)
+            return self._refuse_invite(rdata, "invite_rate_limited")
+        # pjsua's own count is exact here: it changes only on this thread, inside these callbacks.
+        if self._lib.pjsua_call_get_count() >= self.pjsua_max_calls():
+            return self._refuse_invite(rdata, "pjsua_calls_full")
+        now = time.monotonic()
+        if not adm.media.try_reserve(now):
+            if now - self._budget_full_at > QUIET_S:
+                log.warning("media budget full: %d of %d RTP socket pairs in use or cooling, INVITEs get 503",
+                            adm.media.in_use(now), adm.media.pairs)
+            self._budget_full_at = now
+            return self._refuse_invite(rdata, "media_budget_full")
+        return False
 
     # -- callbacks (SIP thread) ------------------------------------------------------------
     def _ready(self, rdata: int) -> bool:
@@ -219,14 +273,18 @@ class SipGuard:
             return True
         if req.in_dialog:
             return False
-        if req.method == "INVITE" and self.auth is not None:
+        # A retransmission belongs to an INVITE that passed already, and reusing its nonce
+        # count would read as a replay: its transaction absorbs it.
+        if req.method == "INVITE" and self.auth is not None and not self._retransmission(rdata):
             creds = req.get("authorization")
-            result = self.auth.verify(creds[0], "INVITE") if creds else "bad"
+            result = self.auth.verify(creds[0], "INVITE", req.uri, src) if creds else "bad"
             if result != "ok":
                 self._count("auth_challenged")
                 self._respond(rdata, 401, "Unauthorized",
-                              [("WWW-Authenticate", self.auth.challenge(stale=result == "stale"))])
+                              [("WWW-Authenticate", self.auth.challenge(src, stale=result == "stale"))])
                 return True
+        if req.method == "INVITE" and self._admit_invite(rdata, src):
+            return True
         if req.method == "OPTIONS" and self.answer_options():
             self._respond(rdata, 200, "OK", [
                 ("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", ", ".join(sorted(sip_lint.SUPPORTED_OPTIONS))),

@@ -24,6 +24,7 @@ class Request:
     headers: list[tuple[str, str]]  # (lower-case full name, value), unfolded, in order
     body: bytes
     in_dialog: bool
+    uri: str = ""  # the Request-URI, as sent
 
     def get(self, name: str) -> list[str]:
         return [v for k, v in self.headers if k == name]
@@ -52,7 +53,7 @@ def parse(raw: bytes) -> Request | None:
         name = name.strip().lower()
         headers.append((COMPACT.get(name, name), value.strip()))
     to = [v for k, v in headers if k == "to"]
-    return Request(parts[0], headers, body, bool(to and _TAG.search(to[0])))
+    return Request(parts[0], headers, body, bool(to and _TAG.search(to[0])), parts[1])
 
 
 def check(req: Request, datagram: bool) -> Verdict | None:
