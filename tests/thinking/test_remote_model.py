@@ -27,7 +27,8 @@ def server_url(tmp_path_factory):
     port = free_port("127.0.0.1")
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
+        # The portable llama.cpp build needs its CPU variant loaded first (llama_backend.main).
+        [sys.executable, "-m", "voicebox.thinking.llama_backend", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", "2048", "--n_threads", "2", "--chat_format", "chatml"],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
@@ -64,7 +65,7 @@ def test_remote_model_streams_a_reply(server_url):
 
 def test_out_of_scope_question_goes_to_the_large_server_and_is_fact_checked(server_url):
     agent = load_agent("riverside_dental")
-    router = IntentRouter([(i.name, i.examples) for i in agent.intents])
+    router = IntentRouter.for_agent(agent)
     dialog = Dialog(agent, router, None, ModelsConfig(), RemoteModel(server_url, timeout_s=30))
     decision = dialog.decide("Do you sell toothbrushes?")
     assert decision.kind == "model" and decision.tier == "large"
@@ -79,7 +80,7 @@ def test_out_of_scope_question_goes_to_the_large_server_and_is_fact_checked(serv
 
 def test_a_large_server_that_is_down_hands_the_caller_to_a_person():
     agent = load_agent("riverside_dental")
-    router = IntentRouter([(i.name, i.examples) for i in agent.intents])
+    router = IntentRouter.for_agent(agent)
     dead = RemoteModel(f"http://127.0.0.1:{free_port('127.0.0.1')}", timeout_s=1)
     dialog = Dialog(agent, router, None, ModelsConfig(), dead)
     sentences = list(dialog.model_reply("Do you do heart surgery?", "large", threading.Event()))

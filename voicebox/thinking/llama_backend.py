@@ -139,3 +139,26 @@ def load_cpu_backend(exclude: Iterable[str] = (), prefer: str = "auto", folder: 
             raise CpuBackendError(f"llama.cpp refused to load its CPU variant {name!r} from {files[name]}")
         _loaded = CpuBackend(name, scores)
         return _loaded
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m voicebox.thinking.llama_backend [MODULE ARGS...]``: print the CPU variant this
+    machine gets, or run a llama-cpp-python program (``llama_cpp.server``) with it loaded, since
+    the portable build's variants are not where llama.cpp itself looks for them."""
+    import runpy
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    backend = load_cpu_backend(exclude=("sapphirerapids",))
+    if not args:
+        print(backend.variant)
+        for name, value in sorted(backend.scores.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:15} {value}")
+        return 0
+    sys.argv = args
+    runpy.run_module(args[0], run_name="__main__", alter_sys=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
