@@ -45,16 +45,23 @@ from voicebox.thinking.intent_router import (  # noqa: E402
     DEFAULT_PARTIAL_THRESHOLD,
     DEFAULT_THRESHOLD,
     OUT_OF_SCOPE,
-    OUT_OF_SCOPE_EXAMPLES,
     IntentRouter,
     _char_noise,
+    agent_confusions,
+    agent_out_of_scope,
     normalize,
     too_early,
     training_set,
 )
+from voicebox.agent import load_agent  # noqa: E402
 
 CORPUS = Path("/work/shared/corpus")
 INTENTS_FILE = ROOT / "voicebox" / "agents" / "riverside_dental.toml"
+# The agent file's own out-of-scope examples and ASR confusions, each after the code's neutral base,
+# exactly as IntentRouter.for_agent trains the live router.
+AGENT = load_agent(str(INTENTS_FILE))
+OUT_OF_SCOPE_EXAMPLES = agent_out_of_scope(AGENT)
+CONFUSIONS = agent_confusions(AGENT)
 RESULTS = ROOT / "benchmarks" / "results"
 WHISPER_RATE = 16000
 LINE_RATE = 8000
@@ -202,7 +209,7 @@ def train_seconds(intents, repeats: int = 3) -> float:
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
-        IntentRouter(intents)
+        IntentRouter(intents, out_of_scope=OUT_OF_SCOPE_EXAMPLES, confusions=CONFUSIONS)
         best = min(best, time.perf_counter() - t0)
     return best
 
@@ -236,7 +243,8 @@ def held_out_probabilities(intents, classifier: str = "logreg", C: float | None 
     probs, truth, texts, labels = [], [], [], []
     rng = random.Random(11)
     for train_intents, train_oos, held in folds(intents):
-        router = IntentRouter(train_intents, classifier=classifier, C=C, out_of_scope=train_oos, augmented=augmented)
+        router = IntentRouter(train_intents, classifier=classifier, C=C, out_of_scope=train_oos, augmented=augmented,
+                              confusions=CONFUSIONS)
         labels = router.labels
         for label, text in held:
             if noisy:
@@ -313,7 +321,7 @@ def partial_sweep(intents, thresholds, margins) -> list[dict]:
     """
     rows = []
     for train_intents, train_oos, held in folds(intents):
-        router = IntentRouter(train_intents, out_of_scope=train_oos)
+        router = IntentRouter(train_intents, out_of_scope=train_oos, confusions=CONFUSIONS)
         for label, text in held:
             final = router.route(text).intent
             words = normalize(text).split()
@@ -451,11 +459,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     intents = load_intents()
     seconds = train_seconds(intents)
-    router = IntentRouter(intents)
+    router = IntentRouter(intents, out_of_scope=OUT_OF_SCOPE_EXAMPLES, confusions=CONFUSIONS)
     model = load_whisper(args.threads)
     rows = evaluate(load_turns(args.corpus), router, model)
     texts = [r.channel_transcript for r in rows] + [r.clean_transcript for r in rows]
-    plain = IntentRouter(intents, augmented=False)  # ablation: the same router without ASR noise
+    plain = IntentRouter(intents, out_of_scope=OUT_OF_SCOPE_EXAMPLES, augmented=False)  # ablation: the same router without ASR noise
     plain_hits = {
         "channel": sum(plain.route(r.channel_transcript).intent == r.expected for r in rows) / len(rows),
         "clean": sum(plain.route(r.clean_transcript).intent == r.expected for r in rows) / len(rows),
@@ -472,7 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "channel_accuracy": accuracy(rows, channel=True),
         "clean_accuracy": accuracy(rows, channel=False),
         "without_augmentation": plain_hits,
-        "train": {"seconds": seconds, "examples": len(training_set(intents)[0])},
+        "train": {"seconds": seconds, "examples": len(training_set(intents, OUT_OF_SCOPE_EXAMPLES, confusions=CONFUSIONS)[0])},
         "latency_ms": latency_ms(router, texts),
         "turns": [asdict(r) for r in rows],
         "ulaw_check": check_against_audioop(),

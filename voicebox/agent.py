@@ -6,9 +6,12 @@ file works the same way.
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import string
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -27,19 +30,213 @@ class Intent(BaseModel):
     answer: str | None = Field(
         None, description="Reply template; {fact} placeholders are filled from [facts]. Omit to ask the model."
     )
-    action: Literal["answer", "model", "transfer", "hangup"] = Field(
+    action: Literal["answer", "model", "transfer", "hangup", "hours"] = Field(
         "answer",
         description="answer: say the template; model: the language model replies; "
-        "transfer: say it, then REFER to the front desk; hangup: say it, then end the call.",
+        "transfer: say it, then REFER to the front desk; hangup: say it, then end the call; "
+        "hours: answered from [hours] and the clock (the template answers a question that names no day).",
     )
     complex: bool = Field(False, description="Needs the bigger model tier when one is configured.")
     sensitive: bool = Field(False, description="Payment talk: never recorded.")
 
     @model_validator(mode="after")
     def _answer_needed(self) -> "Intent":
-        if self.action == "answer" and not self.answer:
-            raise ValueError("an intent with action 'answer' needs an answer")
+        if self.action in ("answer", "hours") and not self.answer:
+            raise ValueError(f"an intent with action '{self.action}' needs an answer")
         return self
+
+
+class Service(BaseModel):
+    """One thing a caller can book, and the other words callers use for it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., min_length=1, description="How the agent says it when reading a booking back.")
+    also: list[str] = Field(default_factory=list, description="Other words callers use for it.")
+
+    def cues(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(w.lower() for w in (self.name, *self.also) if w.strip()))
+
+
+class BookingConfig(BaseModel):
+    """What the intent named ``booking`` collects, and how it talks. Every sentence has a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    services: list[Service] = Field(
+        default_factory=list,
+        description="What can be booked. Empty: the booking asks for 'the service you need' and takes none.",
+    )
+    start: str = Field("I can help you book that.", min_length=1, description="Opens a booking that has nothing yet.")
+    got: str = Field("Sure, {got}.", min_length=1, description="What was understood so far ({got}).")
+    ask: str = Field("Could I have {missing}?", min_length=1, description="Asks for what is missing ({missing}).")
+    ask_for: dict[Literal["name", "service", "day", "time"], str] = Field(
+        default_factory=lambda: {"name": "your name", "service": "the service you need",
+                                 "day": "a preferred day", "time": "a preferred time"},
+        description="How each missing slot is asked for.",
+    )
+    read_back: str = Field(
+        "Thank you, {name}. That's a {service} for {day}, {time}. Is that right?", min_length=1,
+        description="Read back once every slot is filled: {name} {service} {day} {time}.",
+    )
+    confirmed: str = Field(
+        "Great. The front desk will call you to confirm the exact time. Is there anything else I can help with?",
+        min_length=1, description="Said after the caller's yes to the read-back.",
+    )
+    restart: str = Field("Sorry about that. Let's start again:", min_length=1,
+                         description="Said after a no to the read-back, before asking again.")
+    and_word: str = Field("and", min_length=1, description="Joins the last two missing slots.")
+
+    @field_validator("services")
+    @classmethod
+    def _services_unique(cls, v: list[Service]) -> list[Service]:
+        names = [s.name.lower() for s in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"services named twice: {dupes}")
+        return v
+
+    @model_validator(mode="after")
+    def _templates_use_known_slots(self) -> "BookingConfig":
+        allowed = {"start": set(), "got": {"got"}, "ask": {"missing"}, "confirmed": set(), "restart": set(),
+                   "read_back": {"name", "service", "day", "time"}}
+        for field, known in allowed.items():
+            unknown = set(template_fields(getattr(self, field))) - known
+            if unknown:
+                raise ValueError(f"booking.{field}: unknown placeholder(s) {sorted(unknown)}; known: {sorted(known)}")
+        return self
+
+
+class Recognizer(BaseModel):
+    """Words of this business that help hear the caller right."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confusions: list[tuple[str, str]] = Field(
+        default_factory=list,
+        description="[said, heard] pairs: how the recognizer mishears this business's words on a phone line "
+        "The router trains on the misheard forms too.",
+    )
+    vocabulary: list[str] = Field(
+        default_factory=list, description="Extra words to expect (names, streets) besides those in the file."
+    )
+
+    @field_validator("confusions")
+    @classmethod
+    def _pairs_not_blank(cls, v: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        bad = [list(p) for p in v if not p[0].strip() or not p[1].strip() or p[0].strip() == p[1].strip()]
+        if bad:
+            raise ValueError(f"each confusion is [said, heard], two different non-blank phrases: {bad}")
+        return v
+
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_day_hours(text: str) -> list[tuple[dt.time, dt.time]]:
+    """'8:00-18:00', '8:00-12:00, 13:00-17:00' or 'closed' as [(open, close), ...] (24-hour clock)."""
+    if text.strip().lower() == "closed":
+        return []
+    ranges = []
+    for part in text.split(","):
+        m = _RANGE.match(part)
+        if not m:
+            raise ValueError(f"{part.strip()!r} is not a range like '8:00-18:00' (24-hour clock) or 'closed'")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"{part.strip()!r}: not a time of day")
+        start, end = dt.time(h1, m1), dt.time.max if h2 == 24 else dt.time(h2, m2)
+        if end <= start:
+            raise ValueError(f"{part.strip()!r}: closes before it opens (ranges past midnight are not supported)")
+        if ranges and start < ranges[-1][1]:
+            raise ValueError(f"{text.strip()!r}: ranges overlap or are out of order")
+        ranges.append((start, end))
+    return ranges
+
+
+class HoursWording(BaseModel):
+    """The sentences that answer questions about opening hours; placeholders are filled from the clock."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    open_now: str = Field("Yes, we're open now, until {closes}.", min_length=1)
+    closed_now: str = Field("We're closed right now. We open again {next_open}.", min_length=1)
+    open_day: str = Field("{when} we're open {hours}.", min_length=1)
+    closed_day: str = Field("{when} we're closed. We open again {next_open}.", min_length=1)
+    open_at: str = Field("Yes, we're open {when} at {time}.", min_length=1)
+    closed_at: str = Field("Sorry, we're closed {when} at {time}. That day we're open {hours}.", min_length=1)
+    too_soon: str = Field(
+        "We need {lead} notice for a booking. The earliest we can offer is {earliest}.", min_length=1
+    )
+
+    @model_validator(mode="after")
+    def _known_placeholders(self) -> "HoursWording":
+        known = {"closes", "next_open", "when", "hours", "time", "lead", "earliest"}
+        for field in type(self).model_fields:
+            unknown = set(template_fields(getattr(self, field))) - known
+            if unknown:
+                raise ValueError(f"hours.say.{field}: unknown placeholder(s) {sorted(unknown)}; known: {sorted(known)}")
+        return self
+
+
+class Hours(BaseModel):
+    """Opening hours as data: the clock answers 'are you open now', 'tomorrow at 5', 'on the 24th'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    time_zone: str = Field(..., description="IANA time zone name, e.g. 'America/New_York'.")
+    monday: str = "closed"
+    tuesday: str = "closed"
+    wednesday: str = "closed"
+    thursday: str = "closed"
+    friday: str = "closed"
+    saturday: str = "closed"
+    sunday: str = "closed"
+    closed_on: list[dt.date] = Field(default_factory=list, description="Holidays and closures (TOML dates).")
+    booking_lead_minutes: int = Field(0, ge=0, le=60 * 24 * 60, description="How far ahead a booking must be.")
+    say: HoursWording = Field(default_factory=HoursWording)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{v!r} is not an IANA time zone name (e.g. 'Europe/London')") from None
+        return v
+
+    @field_validator(*WEEKDAYS)
+    @classmethod
+    def _ranges_parse(cls, v: str) -> str:
+        parse_day_hours(v)
+        return v
+
+    @model_validator(mode="after")
+    def _open_some_day(self) -> "Hours":
+        if not any(self.ranges(d) for d in range(7)):
+            raise ValueError("closed every day of the week: give at least one day's hours, e.g. monday = '9:00-17:00'")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def ranges(self, weekday: int) -> list[tuple[dt.time, dt.time]]:
+        """(open, close) ranges on a weekday (0 = Monday)."""
+        return parse_day_hours(getattr(self, WEEKDAYS[weekday]))
+
+
+class Replies(BaseModel):
+    """The dialog's own sentences, in the agent's words and language."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    confirm_details: str = Field("I heard {details}. Is that right?", min_length=1,
+                                 description="Reads back an unsure day, time, name or number ({details}).")
+    details_refused: str = Field("Sorry about that. Could you say it again?", min_length=1)
+    after_yes: str = Field("Okay. How else can I help?", min_length=1)
+    after_no: str = Field("Okay. Is there anything else I can help with?", min_length=1)
 
 
 class Tiers(BaseModel):
@@ -72,6 +269,11 @@ class Actions(BaseModel):
         min_length=1,
         description="Said when a transfer is asked for but none is configured or it failed.",
     )
+    offer_phrases: list[str] = Field(
+        default_factory=lambda: ["put you through"],
+        description="A caller's bare yes right after an agent line containing one of these is taken as yes to "
+        "a transfer offer, and the call is transferred.",
+    )
     dtmf_prompt: str = Field("", description="Offered with re-prompts, e.g. 'press 0 for the front desk'.")
     dtmf: dict[str, Literal["transfer", "hangup", "repeat"]] = Field(
         default_factory=lambda: {"0": "transfer"}, description="Key → action (RFC 4733 events or SIP INFO)."
@@ -90,6 +292,7 @@ class AgentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(..., min_length=1, description="The business or agent's name.")
+    language: str = Field("en", pattern=r"^[a-z]{2}$", description="ISO 639-1 language of the calls, e.g. 'en'.")
     persona: str = Field(..., min_length=1, description="One or two sentences on how the agent speaks.")
     greeting: str = Field(..., min_length=1, description="Spoken as soon as the call is answered.")
     facts: dict[str, str] = Field(..., min_length=1, description="Named facts: all the agent may state.")
@@ -104,6 +307,16 @@ class AgentConfig(BaseModel):
     )
     actions: Actions = Field(default_factory=Actions)
     tiers: Tiers = Field(default_factory=Tiers)
+    booking: BookingConfig = Field(default_factory=BookingConfig)
+    out_of_scope: list[str] = Field(
+        default_factory=list,
+        description="Things callers of this business ask that no intent covers (other trades, other services). "
+        "Added to a small trade-neutral base (jokes, weather, sport scores).",
+    )
+    recognizer: Recognizer = Field(default_factory=Recognizer)
+    hours: Hours | None = Field(None, description="Opening hours as data; derives the facts hours_<weekday>, "
+                                "opening_hours and closed_days.")
+    replies: Replies = Field(default_factory=Replies)
     goodbye: str = Field("Thanks for calling. Goodbye!", min_length=1)
     goodbye_phrases: list[str] = Field(
         default_factory=lambda: ["bye", "goodbye", "good bye", "that's all", "that is all"],
@@ -133,7 +346,7 @@ class AgentConfig(BaseModel):
         "name or number is read back for a yes before it is acted on.",
     )
 
-    @field_validator("goodbye_phrases", "reprompts")
+    @field_validator("goodbye_phrases", "reprompts", "out_of_scope")
     @classmethod
     def _no_blank_items(cls, v: list[str]) -> list[str]:
         if any(not s.strip() for s in v):
@@ -147,6 +360,28 @@ class AgentConfig(BaseModel):
         if blank:
             raise ValueError(f"blank facts: {blank}")
         return v
+
+    @model_validator(mode="after")
+    def _derive_hours_facts(self) -> "AgentConfig":
+        # The hours facts are written from [hours], never by hand, so a template and the clock
+        # cannot disagree about when the business is open.
+        if self.hours is None:
+            return self
+        from voicebox.thinking.opening_hours import hours_facts  # the formatting lives with the clock
+
+        derived = hours_facts(self.hours)
+        clash = sorted(set(derived) & set(self.facts))
+        if clash:
+            raise ValueError(f"facts: {clash} are derived from [hours]; remove them from [facts]")
+        self.facts.update(derived)
+        return self
+
+    @model_validator(mode="after")
+    def _intent_actions_have_what_they_need(self) -> "AgentConfig":
+        hours_intents = [i.name for i in self.intents if i.action == "hours"]
+        if hours_intents and self.hours is None:
+            raise ValueError(f"intents {hours_intents} have action 'hours' but the file has no [hours] section")
+        return self
 
     @model_validator(mode="after")
     def _templates_use_known_facts(self) -> "AgentConfig":
@@ -168,6 +403,31 @@ class AgentConfig(BaseModel):
 
     def fill(self, template: str) -> str:
         return template.format_map(self.facts)
+
+    def prompt_facts(self) -> dict[str, str]:
+        """The facts a language model is given: all but the per-weekday hours, which repeat
+        opening_hours and would only lengthen the prompt (and its prefill) on every turn."""
+        if self.hours is None:
+            return dict(self.facts)
+        per_day = {f"hours_{d}" for d in WEEKDAYS}
+        return {k: v for k, v in self.facts.items() if k not in per_day}
+
+    def service_cues(self) -> dict[str, tuple[str, ...]]:
+        """Bookable service name → the words that name it (its name first)."""
+        return {s.name: s.cues() for s in self.booking.services}
+
+    def vocabulary(self) -> list[str]:
+        """Words this business's callers are likely to say that a recognizer may not expect:
+        the business name, services and their other names, the correct side of each known
+        confusion, and the capitalized words of the facts (streets, towns, insurers)."""
+        words: list[str] = [self.name]
+        for service in self.booking.services:
+            words += [service.name, *service.also]
+        words += [said for said, _ in self.recognizer.confusions]
+        for text in self.facts.values():
+            words += re.findall(r"\b[A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+)*", text)
+        words += self.recognizer.vocabulary
+        return list(dict.fromkeys(w.strip() for w in words if w.strip()))
 
 
 def template_fields(template: str) -> list[str]:

@@ -15,6 +15,7 @@ from voicebox.model_store import resolve
 from voicebox.scheduling import DeadlineGate, StageTimings
 from voicebox.speaking.fillers import FillerPolicy
 from voicebox.speaking.synthesizer import Synthesizer
+from voicebox.thinking import opening_hours
 from voicebox.thinking.dialog import system_prompt
 from voicebox.thinking.intent_router import IntentRouter
 from voicebox.thinking.language_model import ChatModel, LanguageModel, RemoteModel
@@ -134,7 +135,9 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
                    *fillers.phrases):
         tts.cached(phrase)
     t3 = time.perf_counter()
-    router = IntentRouter([(i.name, i.examples) for i in agent.intents])
+    router = IntentRouter.for_agent(agent)  # the file's own out-of-scope examples and confusions too
+    if agent.hours is not None:
+        opening_hours.warm_up()  # dateparser's language data: loaded now, not on a caller's turn
     large = load_large(agent, cfg)
     # Every fixed answer is synthesized once, in the background: a templated reply then costs
     # no synthesis at all on the call.

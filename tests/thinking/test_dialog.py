@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -45,11 +47,15 @@ def agent():
 
 @pytest.fixture(scope="module")
 def router(agent):
-    return IntentRouter([(i.name, i.examples) for i in agent.intents])
+    return IntentRouter.for_agent(agent)
 
 
-def make(agent, router, small=None, large=None) -> Dialog:
-    return Dialog(agent, router, small, ModelsConfig(), large)
+# A Wednesday morning at the practice: every test answers from this clock, never the real one.
+WEDNESDAY_10AM = dt.datetime(2025, 3, 5, 10, 0, tzinfo=ZoneInfo("America/Chicago"))
+
+
+def make(agent, router, small=None, large=None, now: dt.datetime = WEDNESDAY_10AM) -> Dialog:
+    return Dialog(agent, router, small, ModelsConfig(), large, clock=lambda: now)
 
 
 @pytest.mark.parametrize(
@@ -169,7 +175,9 @@ def test_history_in_the_prompt_is_bounded(agent, router):
 
 def test_system_prompt_lists_every_fact(agent):
     prompt = system_prompt(agent)
-    assert all(v in prompt for v in agent.facts.values())
+    assert all(f"{k.replace('_', ' ')}: {v}" in prompt for k, v in agent.prompt_facts().items())
+    # The per-weekday hours repeat opening_hours: left out of the model's prompt, kept for templates.
+    assert "hours monday" not in prompt and "opening hours: Monday to Friday, 8 am to 6 pm" in prompt
 
 
 @pytest.mark.parametrize(
@@ -255,3 +263,52 @@ def test_sure_transcripts_and_unimportant_ones_are_not_read_back(agent, router):
     assert dialog.decide("What time do you open?", logprob=-0.7).tier != "confirm"
     # A question that mentions a day is answered, not read back (the corpus robot voice).
     assert make(agent, router).decide("What time do you open on Saturday?", logprob=-0.7).tier == "template"
+
+
+# -- hours from the clock, bookings checked against them, wording from the agent file ------------
+@pytest.mark.parametrize(
+    "said, now, expected",
+    [
+        ("Are you open right now?", WEDNESDAY_10AM, "Yes, we're open now, until 6 pm."),
+        ("Are you open now?", dt.datetime(2025, 3, 8, 14, 0, tzinfo=ZoneInfo("America/Chicago")),
+         "We're closed right now. We open again on Monday at 8 am."),
+        ("Are you open on Saturday?", WEDNESDAY_10AM, "On Saturday we're open 9 am to 1 pm."),
+        ("What are your opening hours?", WEDNESDAY_10AM,
+         "We're open Monday to Friday, 8 am to 6 pm, and Saturday, 9 am to 1 pm. On Sunday we're closed."),
+    ],
+)
+def test_hours_questions_are_answered_from_the_clock(agent, router, said, now, expected):
+    d = make(agent, router, now=now).decide(said)
+    assert (d.kind, d.intent, d.tier, d.text) == ("say", "hours", "template", expected)
+
+
+def test_booking_on_a_closed_day_is_refused_and_the_day_asked_again(agent, router):
+    dialog = make(agent, router)
+    d = dialog.decide("I'd like to book a cleaning on Sunday.")
+    assert d.tier == "booking" and d.text.startswith("On Sunday we're closed. We open again on Monday at 8 am.")
+    assert dialog.booking.day is None and dialog.booking.service == "cleaning" and "a preferred day" in d.text
+
+
+def test_another_trade_books_its_own_services_in_its_own_words():
+    plumber = load_agent("harbor_plumbing")
+    dialog = make(plumber, IntentRouter.for_agent(plumber),
+                  now=dt.datetime(2025, 3, 5, 10, 0, tzinfo=ZoneInfo("Europe/London")))
+    first = dialog.decide("I have a blocked drain, can someone come on Friday at 9 am?")
+    assert (first.intent, dialog.booking.service, dialog.booking.day) == ("booking", "drain unblocking", "Friday")
+    assert "your name" in first.text
+    dialog.remember("...", first.text)
+    read_back = dialog.decide("My name is Sam Jones.")
+    assert read_back.text == "Thank you, Sam Jones. That's a drain unblocking for Friday, at 9 am. Is that right?"
+    dialog.remember("My name is Sam Jones.", read_back.text)
+    assert dialog.decide("Yes.").text == plumber.booking.confirmed
+    # Nothing of the dental practice is bookable here.
+    assert dialog._new_booking().update("a teeth whitening please") is False
+
+
+def test_yes_transfers_only_after_a_line_with_an_offer_phrase(agent, router):
+    dialog = make(agent.model_copy(update={"actions": agent.actions.model_copy(
+        update={"offer_phrases": ["connect you"]})}), router)
+    dialog.remember("I want to pay my bill.", "Shall I connect you to the office?")
+    assert dialog.decide("yes please").kind == "transfer"
+    dialog.remember("I want to pay my bill.", "Would you like me to put you through?")
+    assert dialog.decide("yes please").kind == "say"  # not this agent's offer phrase

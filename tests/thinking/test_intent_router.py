@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from voicebox.agent import load_agent
 from voicebox.thinking.intent_router import (
-    OUT_OF_SCOPE_EXAMPLES,
     IntentRouter,
     Route,
+    agent_out_of_scope,
     augment,
     normalize,
     too_early,
@@ -24,7 +25,7 @@ from voicebox.thinking.intent_router import (
 INTENTS_FILE = Path(__file__).resolve().parents[2] / "voicebox" / "agents" / "riverside_dental.toml"
 SCENARIOS = Path("/work/shared/corpus/scenarios.json")
 PLACEHOLDERS = {
-    "address", "parking", "hours_weekdays", "hours_saturday", "hours_sunday", "price_checkup",
+    "address", "parking", "opening_hours", "hours_sunday", "price_checkup",
     "price_cleaning", "price_whitening", "price_filling", "insurers", "cancellation_notice",
 }
 
@@ -111,8 +112,13 @@ def intents() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def router(intents) -> IntentRouter:
-    return IntentRouter(as_pairs(intents))
+def agent():
+    return load_agent(str(INTENTS_FILE))
+
+
+@pytest.fixture(scope="module")
+def router(agent) -> IntentRouter:
+    return IntentRouter.for_agent(agent)
 
 
 # --- the intents file ------------------------------------------------------------------------
@@ -126,7 +132,8 @@ def test_intent_names_and_actions(intents):
     actions = {t["name"]: t.get("action", "answer") for t in intents}
     assert actions["human"] == "transfer"
     assert actions["goodbye"] == "hangup"
-    assert set(actions.values()) <= {"answer", "transfer", "hangup", "model"}
+    assert actions["hours"] == "hours"  # answered from [hours] and the clock
+    assert set(actions.values()) <= {"answer", "transfer", "hangup", "model", "hours"}
 
 
 def test_examples_count_and_unique(intents):
@@ -159,8 +166,8 @@ def test_no_scenario_sentence_among_examples(intents):
     assert not said & examples
 
 
-def test_held_out_not_in_training(intents):
-    trained = {normalize(e) for t in intents for e in t["examples"]} | {normalize(e) for e in OUT_OF_SCOPE_EXAMPLES}
+def test_held_out_not_in_training(intents, agent):
+    trained = {normalize(e) for t in intents for e in t["examples"]} | {normalize(e) for e in agent_out_of_scope(agent)}
     for text, _ in HELD_OUT + GARBLED + CONFUSED:
         assert normalize(text) not in trained, text
 
@@ -226,8 +233,8 @@ def test_confidence_is_a_probability(router):
     assert router.route("where can I park my car").confidence == pytest.approx(max(probs.values()))
 
 
-def test_threshold_makes_unclear(intents):
-    strict = IntentRouter(as_pairs(intents), threshold=0.999999, margin=0.0)
+def test_threshold_makes_unclear(agent):
+    strict = IntentRouter.for_agent(agent, threshold=0.999999, margin=0.0)
     r = strict.route("do you have a slot next week")
     assert r.unclear and r.intent is None
 
@@ -283,16 +290,16 @@ def test_too_early():
 # --- training --------------------------------------------------------------------------------
 
 
-def test_deterministic(intents):
-    a, b = IntentRouter(as_pairs(intents)), IntentRouter(as_pairs(intents))
+def test_deterministic(agent):
+    a, b = IntentRouter.for_agent(agent), IntentRouter.for_agent(agent)
     for text in [t for t, _ in HELD_OUT + GARBLED] + OUT_OF_SCOPE:
         assert a.probabilities(text) == b.probabilities(text)
         assert a.route(text) == b.route(text)
 
 
-def test_training_time(intents):
+def test_training_time(agent):
     t0 = time.perf_counter()
-    IntentRouter(as_pairs(intents))
+    IntentRouter.for_agent(agent)
     assert time.perf_counter() - t0 < 5.0
 
 

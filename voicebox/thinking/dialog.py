@@ -24,8 +24,13 @@ from voicebox.thinking.booking import Booking
 from voicebox.thinking.clause_chunker import ClauseChunker
 from voicebox.thinking.intent_router import IntentRouter
 from voicebox.thinking.language_model import ChatModel
+from voicebox.thinking.opening_hours import Clock, OpeningHours
 
-ACTING_INTENTS = frozenset({"booking", "cancel"})  # intents that act on a day, time or name
+# Intent names with a meaning of their own (README, "The agent file"): the intent named
+# "booking" runs the slot filling of [booking]; it and "cancel" act on a day, time or name, so
+# an unsure transcript of either is read back before it is acted on.
+BOOKING_INTENT = "booking"
+ACTING_INTENTS = frozenset({BOOKING_INTENT, "cancel"})
 HISTORY_TURNS = 3  # caller/agent pairs kept in the prompt; short prompts keep prefill fast
 MAX_SENTENCES = 2  # the persona promises one or two short sentences
 
@@ -46,7 +51,7 @@ class Decision:
 
 
 def system_prompt(agent: AgentConfig) -> str:
-    facts = "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in agent.facts.items())
+    facts = "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in agent.prompt_facts().items())
     return (
         f"{agent.persona}\nFacts:\n{facts}\n"
         "Answer the caller in one or two short sentences, using only these facts. "
@@ -123,8 +128,9 @@ def is_goodbye(text: str, phrases: list[str]) -> bool:
 class Dialog:
     def __init__(
         self, agent: AgentConfig, router: IntentRouter, small: ChatModel | None, models: ModelsConfig,
-        large: ChatModel | None = None,
+        large: ChatModel | None = None, *, clock: Clock | None = None,
     ) -> None:
+        """``clock`` (tests: a fake one) returns an aware datetime; the hours are computed from it."""
         self.agent = agent
         self.router = router
         self.small = small
@@ -134,7 +140,9 @@ class Dialog:
         self._system = {"role": "system", "content": system_prompt(agent)}
         self._facts_text = " ".join(agent.facts.values())
         self.unclear_streak = 0
-        self.booking = Booking()
+        self.hours = OpeningHours(agent.hours, clock, agent.language) if agent.hours is not None else None
+        self._services = agent.service_cues()
+        self.booking = self._new_booking(active=False)
         self.last_tier = ""
         self.last_reason = ""
         self.unconfirmed: str | None = None  # a turn read back, waiting for the caller's yes
@@ -149,14 +157,14 @@ class Dialog:
             if answer is True:
                 text, logprob = heard, None  # confirmed: act on what was read back
             elif answer is False:
-                return Decision("say", "Sorry about that. Could you say it again?", tier="confirm",
+                return Decision("say", self.agent.replies.details_refused, tier="confirm",
                                 reason="read-back refused")
             # Anything else is the caller restating it: decided afresh below.
         if logprob is not None and logprob <= self.agent.confirm_below_logprob and self._would_act_on(text):
             details = details_that_matter(text)
             if details:
                 self.unconfirmed = text
-                return Decision("say", f"I heard {details}. Is that right?", tier="confirm",
+                return Decision("say", self.agent.replies.confirm_details.format(details=details), tier="confirm",
                                 reason=f"middling confidence ({logprob:.2f}) on {details_kinds(text)}")
         answer = yes_or_no(text)
         if answer is not None and self.history and self.history[-1]["content"].rstrip().endswith("?"):
@@ -165,10 +173,10 @@ class Dialog:
             return self._confirmation(answer)
         route = self.router.route(text)
         base = {"intent": route.intent, "confidence": route.confidence}
-        if self.booking.active and not self.booking.confirmed_back and route.intent in (None, "booking"):
-            if self.booking.update(text) or route.intent == "booking":
+        if self.booking.active and not self.booking.confirmed_back and route.intent in (None, BOOKING_INTENT):
+            if self.booking.update(text) or route.intent == BOOKING_INTENT:
                 self.unclear_streak = 0
-                return Decision("say", self.booking.next_prompt(), tier="booking", reason="booking slots", **base)
+                return Decision("say", self._booking_prompt(text), tier="booking", reason="booking slots", **base)
         if route.unclear:
             if is_goodbye(text, self.agent.goodbye_phrases):
                 return Decision("hangup", self.agent.goodbye, tier="template", reason="goodbye phrase", **base)
@@ -188,14 +196,29 @@ class Dialog:
                             reason="intent", **extra)
         if intent.action == "hangup":
             return Decision("hangup", answer or self.agent.goodbye, tier="template", reason="intent", **extra)
-        if intent.name == "booking":
-            self.booking = Booking(active=True)
+        if intent.name == BOOKING_INTENT:
+            self.booking = self._new_booking()
             self.booking.update(text)
-            return Decision("say", self.booking.next_prompt(), tier="booking", reason="booking started", **extra)
+            return Decision("say", self._booking_prompt(text), tier="booking", reason="booking started", **extra)
+        if intent.action == "hours" and self.hours is not None:
+            return Decision("say", self.hours.answer(text, answer), tier="template", reason="hours from the clock",
+                            **extra)
         if intent.action == "model":
             tier = "large" if intent.complex and self.large is not None else "small"
             return Decision("model", tier=tier, reason="complex intent" if tier == "large" else "intent", **extra)
         return Decision("say", answer, tier="template", reason="intent", **extra)
+
+    def _new_booking(self, active: bool = True) -> Booking:
+        return Booking.for_agent(self._services, self.agent.booking, active=active)
+
+    def _booking_prompt(self, text: str) -> str:
+        """The booking's next question; a day or time the business is closed (or that is too
+        soon) is said so and asked for again instead of being read back."""
+        problem = self.hours.booking_problem(text) if self.hours is not None else None
+        if problem is None:
+            return self.booking.next_prompt()
+        self.booking.forget_when()
+        return f"{problem} {self.booking.next_prompt()}"
 
     def _would_act_on(self, text: str) -> bool:
         """Read-backs are for details the agent is about to act on (a booking, a cancellation),
@@ -207,15 +230,15 @@ class Dialog:
         if booking.active and booking.confirmed_back:
             booking.active = False
             if yes:
-                text = "Great. The front desk will call you to confirm the exact time. Is there anything else I can help with?"
+                text = self.agent.booking.confirmed
             else:
-                self.booking = Booking(active=True)
-                text = "Sorry about that. Let's start again: " + self.booking.next_prompt()
-            return Decision("say", text, intent="booking", confidence=1.0, tier="booking", reason="confirmation")
-        last = self.history[-1]["content"]
-        if yes and "put you through" in last:
+                self.booking = self._new_booking()
+                text = f"{self.agent.booking.restart} {self.booking.next_prompt()}"
+            return Decision("say", text, intent=BOOKING_INTENT, confidence=1.0, tier="booking", reason="confirmation")
+        last = self.history[-1]["content"].lower()
+        if yes and any(p.lower() in last for p in self.agent.actions.offer_phrases):
             return Decision("transfer", self.agent.actions.transfer_announcement, tier="template", reason="accepted offer")
-        text = "Okay." + (" Is there anything else I can help with?" if not yes else " How else can I help?")
+        text = self.agent.replies.after_yes if yes else self.agent.replies.after_no
         return Decision("say", text, tier="template", reason="yes/no to our question")
 
     def not_understood(self) -> Decision:

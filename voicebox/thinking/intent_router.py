@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
@@ -25,6 +26,9 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 from threadpoolctl import ThreadpoolController
 
+if TYPE_CHECKING:
+    from voicebox.agent import AgentConfig
+
 SEED = 20240611  # one fixed seed for augmentation and the classifier: same examples, same routes
 
 # The label of the built-in out-of-scope class. Not a valid intent name in an agent file (the
@@ -33,7 +37,7 @@ OUT_OF_SCOPE = "__out_of_scope__"
 
 # Defaults chosen by measurement: benchmarks/router_eval.py, section "Held-out calibration" of
 # benchmarks/results/router.md (5-fold cross-validation, split by original sentence, over the
-# Riverside Dental examples plus the out-of-scope list; ~400 held-out sentences).
+# built-in agent's examples plus its out-of-scope list; ~400 held-out sentences).
 # - Classifier: logistic regression, C=20. Its held-out top probability is the best calibrated
 #   (ECE 0.04, against 0.10 at C=5, 0.23 at C=1 and 0.12 for LinearSVC + sigmoid calibration,
 #   all at about the same accuracy), so a threshold on it means what it says.
@@ -54,7 +58,7 @@ PARTIAL_MIN_WORDS = 3  # "do you", "how much" say little about where the sentenc
 # Words after which a sentence plainly goes on: a partial that ends in one is a frame whose
 # content is still to come ("do you do ...", "how much is a ...", "are you in ..."). Measured:
 # without this rule most confident early mistakes were such frames (e.g. "do you do" -> services
-# at 0.99, when the caller went on to say "heart surgery").
+# at 0.99, when the caller went on to name something the business does not do).
 DANGLING = frozenset(
     "a an the my your our his her their this that these those some any of to for in on at by with from "
     "about into and or but if so is are was were be been am do does did can could would will should "
@@ -69,161 +73,112 @@ FILLERS = frozenset(
     "well like hello hi hey sorry please right alright".split()
 )
 
-# Things callers say that a dental front desk cannot answer or act on. Generic on purpose (not
-# about Riverside Dental), so one list serves any agent: the classifier learns what "none of the
-# intents" sounds like, and an unknown question is not forced onto the nearest intent.
-OUT_OF_SCOPE_EXAMPLES: tuple[str, ...] = (
-    "do you do heart surgery",
-    "can you fix a broken leg",
-    "i need a doctor for my back pain",
-    "do you treat cats and dogs",
-    "can i get my eyes tested there",
-    "do you sell glasses",
-    "i need a prescription for antibiotics refilled",
-    "is this the hospital",
-    "can you do a knee replacement",
-    "do you do plastic surgery on noses",
-    "i need a flu shot",
-    "can someone look at this rash on my arm",
-    "i think i broke my wrist",
-    "do you do eye exams",
-    "what's the weather going to be like tomorrow",
-    "is it going to rain today",
-    "what's the capital of france",
-    "who won the game last night",
-    "what's the score of the match",
-    "can you fix my car",
-    "my washing machine is leaking can you send someone",
-    "do you deliver pizza",
-    "i'd like to order a large pepperoni",
-    "can you book me a flight to london",
-    "i need a taxi to the airport",
-    "what's the best restaurant around here",
-    "can you recommend a good movie",
-    "tell me a joke",
-    "sing me a song",
-    "how old are you",
-    "are you a robot",
-    "what's your favorite color",
-    "what's the meaning of life",
-    "how do i reset my password",
-    "my internet is down",
-    "i'm calling about your car's extended warranty",
-    "is this the bank",
-    "i want to open a savings account",
-    "can i get a loan",
-    "how much is a haircut",
-    "how much is an oil change",
-    "do you do tattoos",
-    "do you fix laptops",
-    "where's the nearest gas station",
-    "i lost my keys",
-    "do you sell phones",
-    "i'm looking for a plumber",
-    "can you help me with my taxes",
-    "what's the stock price of apple",
-    "how do you make pancakes",
-    "who is the president",
-    "what day is christmas this year",
-    "translate hello into spanish",
-    "i think i have the wrong number",
-    "is kevin there",
-    "my dog ate my homework",
-    "the cat is on the roof",
-    "blah blah blah",
-    "testing testing one two three",
-    "can you hear me now",
-    "hello is anyone there",
-    "i was just wondering about stuff",
-    "nothing never mind",
-    "um",
-    "uh huh",
-    "hmm let me think",
-    "mm hmm",
-    "uh",
-    "er well you know",
-    "okay",
-    "yeah",
-)
+# Things callers say that no front desk of any trade would answer or act on: the trade-neutral
+# base of the out-of-scope class. Each agent adds its own (``out_of_scope`` in the agent file:
+# other trades, services it does not offer), because what is out of scope for one business is
+# the whole job of another ("i'm looking for a plumber"). The classifier learns what "none of
+# the intents" sounds like, so an unknown question is not forced onto the nearest intent.
+# English: an agent in another language gets its own list only.
+OUT_OF_SCOPE_BASE: dict[str, tuple[str, ...]] = {
+    "en": (
+        "what's the weather going to be like tomorrow",
+        "is it going to rain today",
+        "what's the capital of france",
+        "who won the game last night",
+        "what's the score of the match",
+        "can you recommend a good movie",
+        "tell me a joke",
+        "sing me a song",
+        "what's your favorite color",
+        "what's the meaning of life",
+        "i'm calling about your car's extended warranty",
+        "what's the stock price of apple",
+        "how do you make pancakes",
+        "who is the president",
+        "translate hello into spanish",
+        "i think i have the wrong number",
+        "blah blah blah",
+        "testing testing one two three",
+        "can you hear me now",
+        "hello is anyone there",
+        "i was just wondering about stuff",
+        "nothing never mind",
+        "um",
+        "uh huh",
+        "hmm let me think",
+        "mm hmm",
+        "uh",
+        "er well you know",
+        "okay",
+        "yeah",
+    ),
+}
 
 # Mishearings of the kind whisper-tiny makes on a narrow-band line, as (said, heard) pairs:
-# homophones and near-homophones of the words these intents hinge on. Applied word-wise to the
-# training examples so the n-grams of the misheard form are seen in training too. One is
-# observed, not guessed: "do you take" came out as "you can't keep" from the insurance recording
-# through the G.711 channel (benchmarks/results/router.md); the router gets that turn right
-# without this table too, from the word "insurance".
-ASR_CONFUSIONS: tuple[tuple[str, str], ...] = (
-    ("do you take", "you can't keep"),
-    ("do you take", "do you tick"),
-    ("take", "keep"),
-    ("take", "tape"),
-    ("where", "wear"),
-    ("where", "were"),
-    ("where are", "wherever"),
-    ("time", "thyme"),
-    ("what time", "what's time"),
-    ("hours", "ours"),
-    ("hours", "hour's"),
-    ("open", "often"),
-    ("open", "opened"),
-    ("saturday", "sat today"),
-    ("saturday", "saturdays"),
-    ("sunday", "someday"),
-    ("weekdays", "weak days"),
-    ("friday", "fried day"),
-    ("located", "locate it"),
-    ("address", "a dress"),
-    ("parking", "barking"),
-    ("price", "prize"),
-    ("cost", "coast"),
-    ("how much", "how mush"),
-    ("cleaning", "clean in"),
-    ("cleaning", "kleening"),
-    ("check up", "checkup"),
-    ("check-up", "check up"),
-    ("whitening", "widening"),
-    ("whitening", "whiten in"),
-    ("filling", "feeling"),
-    ("fillings", "feelings"),
-    ("insurance", "insurant"),
-    ("insurance", "assurance"),
-    ("aetna", "edna"),
-    ("aetna", "etna"),
-    ("cigna", "signa"),
-    ("delta", "delta's"),
-    ("appointment", "a point meant"),
-    ("appointment", "appointments"),
-    ("book", "look"),
-    ("book", "brook"),
-    ("cancel", "council"),
-    ("cancel", "counsel"),
-    ("bill", "bell"),
-    ("pay", "pray"),
-    ("card", "cart"),
-    ("person", "parson"),
-    ("human", "humane"),
-    ("real", "reel"),
-    ("speak", "speech"),
-    ("receptionist", "reception is"),
-    ("bye", "by"),
-    ("bye", "buy"),
-    ("goodbye", "good buy"),
-    ("thanks", "thinks"),
-    ("thank you", "thank u"),
-    ("tooth", "truth"),
-    ("toothache", "tooth ache"),
-    ("emergency", "emergence"),
-    ("dentist", "dennis"),
-    ("services", "service is"),
-    ("services", "surfaces"),
-    ("offer", "off her"),
-    ("you", "ya"),
-    ("your", "you're"),
-    ("i'd", "i"),
-    ("what's", "what is"),
-    ("what's", "was"),
-    ("can i", "canai"),
-)
+# homophones and near-homophones of the words any front desk's calls hinge on (where, when,
+# how much, booking, paying, a person, goodbye). Applied word-wise to the training examples so
+# the n-grams of the misheard form are seen in training too. The words of one business (its
+# services, its insurers) are in its agent file, [recognizer] confusions, and are added to these.
+# One is observed, not guessed: "do you take" came out as "you can't keep" from a recording
+# through the G.711 channel (benchmarks/results/router.md).
+CONFUSIONS_BASE: dict[str, tuple[tuple[str, str], ...]] = {
+    "en": (
+        ("do you take", "you can't keep"),
+        ("do you take", "do you tick"),
+        ("take", "keep"),
+        ("take", "tape"),
+        ("where", "wear"),
+        ("where", "were"),
+        ("where are", "wherever"),
+        ("time", "thyme"),
+        ("what time", "what's time"),
+        ("hours", "ours"),
+        ("hours", "hour's"),
+        ("open", "often"),
+        ("open", "opened"),
+        ("saturday", "sat today"),
+        ("saturday", "saturdays"),
+        ("sunday", "someday"),
+        ("weekdays", "weak days"),
+        ("friday", "fried day"),
+        ("located", "locate it"),
+        ("address", "a dress"),
+        ("parking", "barking"),
+        ("price", "prize"),
+        ("cost", "coast"),
+        ("how much", "how mush"),
+        ("appointment", "a point meant"),
+        ("appointment", "appointments"),
+        ("book", "look"),
+        ("book", "brook"),
+        ("cancel", "council"),
+        ("cancel", "counsel"),
+        ("bill", "bell"),
+        ("pay", "pray"),
+        ("card", "cart"),
+        ("person", "parson"),
+        ("human", "humane"),
+        ("real", "reel"),
+        ("speak", "speech"),
+        ("receptionist", "reception is"),
+        ("bye", "by"),
+        ("bye", "buy"),
+        ("goodbye", "good buy"),
+        ("thanks", "thinks"),
+        ("thank you", "thank u"),
+        ("services", "service is"),
+        ("services", "surfaces"),
+        ("offer", "off her"),
+        ("you", "ya"),
+        ("your", "you're"),
+        ("i'd", "i"),
+        ("what's", "what is"),
+        ("what's", "was"),
+        ("can i", "canai"),
+    ),
+}
+OUT_OF_SCOPE_EXAMPLES = OUT_OF_SCOPE_BASE["en"]  # the base alone: for callers without an agent file
+ASR_CONFUSIONS = CONFUSIONS_BASE["en"]
 
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 _SPACES = re.compile(r"\s+")
@@ -263,10 +218,12 @@ def too_early(partial: str) -> bool:
     return len(words) < PARTIAL_MIN_WORDS or words[-1] in DANGLING
 
 
-def _confused(text: str, rng: random.Random) -> str | None:
+def _confused(
+    text: str, rng: random.Random, confusions: Sequence[tuple[str, str]] = ASR_CONFUSIONS
+) -> str | None:
     """One ASR confusion applied to ``text`` (a whole-word match), or None if none applies."""
     padded = f" {text} "
-    options = [(a, b) for a, b in ASR_CONFUSIONS if f" {normalize(a)} " in padded]
+    options = [(a, b) for a, b in confusions if f" {normalize(a)} " in padded]
     if not options:
         return None
     a, b = options[rng.randrange(len(options))]
@@ -286,7 +243,9 @@ def _char_noise(text: str, rng: random.Random, swap: bool) -> str | None:
     return " ".join(words)
 
 
-def augment(example: str, rng: random.Random) -> list[str]:
+def augment(
+    example: str, rng: random.Random, confusions: Sequence[tuple[str, str]] = ASR_CONFUSIONS
+) -> list[str]:
     """The example plus ASR-style noisy copies of it, normalized and without duplicates.
 
     Noise: apostrophes lost ("whats"), a hesitation in front, one or two whisper confusions, a
@@ -294,10 +253,10 @@ def augment(example: str, rng: random.Random) -> list[str]:
     """
     base = normalize(example)
     variants = [base, base.replace("'", ""), f"{rng.choice(('um', 'uh', 'yeah', 'hi', 'so'))} {base}"]
-    once = _confused(base, rng)
+    once = _confused(base, rng, confusions)
     if once:
         variants.append(once)
-        twice = _confused(once, rng)
+        twice = _confused(once, rng, confusions)
         if twice:
             variants.append(twice)
     variants += [_char_noise(base, rng, swap=False), _char_noise(base, rng, swap=True)]
@@ -309,6 +268,7 @@ def training_set(
     out_of_scope: Sequence[str] = OUT_OF_SCOPE_EXAMPLES,
     seed: int = SEED,
     augmented: bool = True,
+    confusions: Sequence[tuple[str, str]] = ASR_CONFUSIONS,
 ) -> tuple[list[str], list[str]]:
     """(texts, labels) for the given intents plus the out-of-scope class, augmented unless told."""
     rng = random.Random(seed)
@@ -316,7 +276,7 @@ def training_set(
     labels: list[str] = []
     for name, examples in [*intents, (OUT_OF_SCOPE, out_of_scope)]:
         for example in examples:
-            for variant in augment(example, rng) if augmented else [normalize(example)]:
+            for variant in augment(example, rng, confusions) if augmented else [normalize(example)]:
                 if variant:
                     texts.append(variant)
                     labels.append(name)
@@ -363,18 +323,32 @@ class IntentRouter:
         C: float | None = None,
         out_of_scope: Sequence[str] = OUT_OF_SCOPE_EXAMPLES,
         augmented: bool = True,
+        confusions: Sequence[tuple[str, str]] = ASR_CONFUSIONS,
     ) -> None:
+        """``out_of_scope`` and ``confusions`` default to the trade-neutral English bases; use
+        ``for_agent`` to add an agent file's own."""
         _check_intents(intents)
         self.threshold = threshold
         self.margin = margin
         # A partial is never judged more leniently than a final turn.
         self.partial_threshold = max(partial_threshold, threshold)
         self.partial_margin = max(partial_margin, margin)
-        texts, labels = training_set(intents, out_of_scope, augmented=augmented)
+        texts, labels = training_set(intents, out_of_scope, augmented=augmented, confusions=confusions)
         self.pipeline = Pipeline([("features", make_features()), ("clf", make_classifier(classifier, C))])
         with _one_thread():
             self.pipeline.fit(texts, labels)
         self.labels: list[str] = [str(c) for c in self.pipeline.classes_]
+
+    @classmethod
+    def for_agent(cls, agent: AgentConfig, **options: Any) -> "IntentRouter":
+        """The router of an agent file: its intents' examples, the neutral out-of-scope base and
+        confusions for its language, plus its own ``out_of_scope`` and ``[recognizer] confusions``."""
+        return cls(
+            [(i.name, i.examples) for i in agent.intents],
+            out_of_scope=agent_out_of_scope(agent),
+            confusions=agent_confusions(agent),
+            **options,
+        )
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Every class's probability for ``text`` (the out-of-scope class included)."""
@@ -405,6 +379,16 @@ class IntentRouter:
         unclear = confidence < threshold or confidence - float(probs[order[1]]) < margin
         intent = None if unclear or best == OUT_OF_SCOPE else best
         return Route(intent, confidence, None if second == OUT_OF_SCOPE else second, unclear)
+
+
+def agent_out_of_scope(agent: AgentConfig) -> list[str]:
+    """The out-of-scope examples an agent's router learns: the neutral base, then the file's own."""
+    return [*OUT_OF_SCOPE_BASE.get(agent.language, ()), *agent.out_of_scope]
+
+
+def agent_confusions(agent: AgentConfig) -> list[tuple[str, str]]:
+    """The ASR confusions an agent's router is trained with: the neutral base, then the file's own."""
+    return [*CONFUSIONS_BASE.get(agent.language, ()), *(tuple(p) for p in agent.recognizer.confusions)]
 
 
 def _one_thread() -> AbstractContextManager:

@@ -1,0 +1,279 @@
+"""Opening hours from the agent file and the clock: "are you open now", "tomorrow at 5", "on the 24th".
+
+Everything is computed from an injected clock (a callable returning an aware datetime) in the
+agent's time zone, so tests run on a fake clock across weekends, holidays and daylight-saving
+changes. Spoken dates are parsed by ``dateparser`` relative to that clock's now; hours are
+compared on the local wall clock (8 am is 8 am in winter and in summer), while lead times are
+measured in real elapsed time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from voicebox.agent import Hours
+
+Clock = Callable[[], dt.datetime]
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_SEARCH_DAYS = 400  # how far ahead "when do you open next" looks; past a year of closures, give up
+
+# Single words dateparser takes for a date that are usually something else in a caller's sentence
+# ("may I come", "I'll march in"): a one-word fragment counts only if it is one of these (or has
+# a digit). English only; other languages get multi-word fragments and numbers.
+_ONE_WORD_DATES = frozenset(
+    "now today tomorrow tonight monday tuesday wednesday thursday friday saturday sunday".split()
+)
+_NOW_WORDS = re.compile(r"\b(now|right now|at the moment|currently|still open)\b")
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+_BARE_HOUR = re.compile(r"\bat (\d{1,2})(?::(\d{2}))?(?!\s*(?::|\d|a\.?m|p\.?m|o'clock))")
+_SAID_AMPM = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(a\.?m|p\.?m)\b|\b(noon|midnight)\b")
+_EVENING = re.compile(r"\b(tonight|this evening|in the evening|afternoon)\b")
+
+
+def now_in(hours: Hours, clock: Clock | None) -> dt.datetime:
+    """The clock's now (the real one by default) in the agent's time zone."""
+    now = clock() if clock is not None else dt.datetime.now(dt.timezone.utc)
+    if now.tzinfo is None:
+        raise ValueError("the clock must return an aware datetime")
+    return now.astimezone(hours.zone)
+
+
+# -- how times are said ------------------------------------------------------------------------
+def say_time(t: dt.time) -> str:
+    """8:00 -> '8 am', 13:30 -> '1:30 pm', 23:59:59.999999 (a day's end) -> 'midnight'."""
+    if t == dt.time.max:
+        return "midnight"
+    hour = t.hour % 12 or 12
+    minutes = f":{t.minute:02d}" if t.minute else ""
+    return f"{hour}{minutes} {'am' if t.hour < 12 else 'pm'}"
+
+
+def say_ranges(ranges: list[tuple[dt.time, dt.time]]) -> str:
+    """'8 am to 6 pm', or '8 am to 12 pm and 1 pm to 5 pm'."""
+    return " and ".join(f"{say_time(a)} to {say_time(b)}" for a, b in ranges)
+
+
+def hours_facts(hours: Hours) -> dict[str, str]:
+    """The facts derived from [hours]: hours_monday … hours_sunday ('8 am to 6 pm' or 'closed'),
+    opening_hours ('Monday to Friday, 8 am to 6 pm, and Saturday, 9 am to 1 pm') and closed_days."""
+    facts = {f"hours_{WEEKDAY_NAMES[d].lower()}": say_ranges(hours.ranges(d)) or "closed" for d in range(7)}
+    groups: list[tuple[int, int, str]] = []  # (first day, last day, hours) over runs of equal hours
+    for d in range(7):
+        said = say_ranges(hours.ranges(d))
+        if groups and groups[-1][2] == said and groups[-1][1] == d - 1:
+            groups[-1] = (groups[-1][0], d, said)
+        else:
+            groups.append((d, d, said))
+    parts = []
+    for first, last, said in groups:
+        if not said:
+            continue
+        days = WEEKDAY_NAMES[first] if first == last else (
+            f"{WEEKDAY_NAMES[first]} and {WEEKDAY_NAMES[last]}" if last == first + 1
+            else f"{WEEKDAY_NAMES[first]} to {WEEKDAY_NAMES[last]}")
+        parts.append(f"{days}, {said}")
+    facts["opening_hours"] = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", and " + parts[-1]
+    closed = [WEEKDAY_NAMES[d] for d in range(7) if not hours.ranges(d)]
+    facts["closed_days"] = " and ".join(closed) if closed else "no day of the week"
+    return facts
+
+
+# -- spoken dates ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class When:
+    """A day (and maybe a time) a caller named; ``now`` when they asked about this moment."""
+
+    day: dt.date
+    time: dt.time | None = None
+    now: bool = False
+
+
+def _prepare(text: str) -> tuple[str, bool, bool]:
+    """Lowercased text with bare hours made explicit ('at 5' -> 'at 5:00', which dateparser
+    reads; it drops a bare 'at 5' after 'tomorrow'), whether am/pm was said, and whether the
+    caller spoke of the afternoon or evening."""
+    low = text.lower()
+    low = re.sub(r"\bat (" + "|".join(_NUMBER_WORDS) + r")\b", lambda m: f"at {_NUMBER_WORDS[m.group(1)]}", low)
+    said_ampm = bool(_SAID_AMPM.search(low))
+    evening = bool(_EVENING.search(low))
+    low = _BARE_HOUR.sub(lambda m: f"at {m.group(1)}:{m.group(2) or '00'}", low)
+    low = low.replace("tonight", "today")
+    return low, said_ampm, evening
+
+
+def parse_when(text: str, now: dt.datetime, language: str = "en") -> When | None:
+    """The day and time a caller's sentence names, relative to ``now`` (aware, local), or None.
+
+    The last date mentioned wins ("Monday, no, Wednesday"). A bare hour that no am/pm or
+    'evening' qualifies is taken as the caller means it at a front desk: 1 to 7 are pm
+    ("tomorrow at 5"), 8 to 12 as said.
+    """
+    from dateparser.date import DateDataParser
+    from dateparser.search import search_dates
+
+    low, said_ampm, evening = _prepare(text)
+    settings = {"RELATIVE_BASE": now.replace(tzinfo=None), "PREFER_DATES_FROM": "future",
+                "RETURN_TIME_AS_PERIOD": True}
+    found = search_dates(low, languages=[language], settings=settings) or []
+    found = [(frag, d) for frag, d in found
+             if not _NOW_WORDS.fullmatch(frag.strip())
+             and (len(frag.split()) > 1 or frag.strip() in _ONE_WORD_DATES or re.search(r"\d", frag))]
+    if not found:
+        if _NOW_WORDS.search(low):
+            return When(now.date(), now.time().replace(tzinfo=None), now=True)
+        return None
+    fragment = found[-1][0]
+    data = DateDataParser(languages=[language], settings=settings).get_date_data(fragment)
+    if data.date_obj is None or data.period not in ("day", "time", "part_of_day"):
+        return None  # "this week", "in may": no one day to answer about
+    day = data.date_obj.date()
+    if data.period != "time":
+        return When(day)
+    t = data.date_obj.time()
+    if not said_ampm and t.hour < 12 and (evening or 1 <= t.hour <= 7):
+        t = t.replace(hour=t.hour + 12)
+    return When(day, t)
+
+
+# -- the schedule --------------------------------------------------------------------------------
+class OpeningHours:
+    """Answers questions about the agent's [hours] from a clock."""
+
+    def __init__(self, hours: Hours, clock: Clock | None = None, language: str = "en") -> None:
+        self.hours = hours
+        self.clock = clock
+        self.language = language
+        self.say = hours.say
+
+    def now(self) -> dt.datetime:
+        return now_in(self.hours, self.clock)
+
+    def ranges_on(self, day: dt.date) -> list[tuple[dt.time, dt.time]]:
+        """Open ranges on a date: none on a closure or holiday."""
+        return [] if day in self.hours.closed_on else self.hours.ranges(day.weekday())
+
+    def _local(self, at: dt.datetime) -> dt.datetime:
+        return at.astimezone(self.hours.zone)
+
+    def is_open(self, at: dt.datetime) -> bool:
+        local = self._local(at)
+        t = local.time().replace(tzinfo=None)
+        return any(a <= t < b for a, b in self.ranges_on(local.date()))
+
+    def open_now(self) -> bool:
+        return self.is_open(self.now())
+
+    def closes_at(self, at: dt.datetime) -> dt.time | None:
+        """When the opening that ``at`` falls in ends; None when closed at ``at``."""
+        local = self._local(at)
+        t = local.time().replace(tzinfo=None)
+        return next((b for a, b in self.ranges_on(local.date()) if a <= t < b), None)
+
+    def next_opening(self, after: dt.datetime) -> dt.datetime | None:
+        """The first moment at or after ``after`` when the business opens (or is open)."""
+        local = self._local(after)
+        if self.is_open(local):
+            return local
+        for offset in range(_SEARCH_DAYS):
+            day = local.date() + dt.timedelta(days=offset)
+            for a, _ in self.ranges_on(day):
+                start = dt.datetime.combine(day, a, tzinfo=self.hours.zone)
+                if offset or a >= local.time().replace(tzinfo=None):
+                    return start
+        return None
+
+    # -- how days are said, relative to now --
+    def when(self, day: dt.date) -> str:
+        """'today', 'tomorrow', 'on Saturday' (this week), 'on Wednesday, December 24'."""
+        delta = (day - self.now().date()).days
+        if delta == 0:
+            return "today"
+        if delta == 1:
+            return "tomorrow"
+        if 1 < delta < 7:
+            return f"on {WEEKDAY_NAMES[day.weekday()]}"
+        return f"on {WEEKDAY_NAMES[day.weekday()]}, {day.strftime('%B')} {day.day}"
+
+    def _next_open_said(self, after: dt.datetime) -> str:
+        start = self.next_opening(after)
+        if start is None:
+            return "later"
+        return f"{self.when(start.date())} at {say_time(start.time().replace(tzinfo=None))}"
+
+    # -- answers --
+    def answer(self, text: str, general: str) -> str:
+        """The reply to an hours question: computed when the caller named a moment or a day,
+        ``general`` (the intent's own answer, the weekly hours) when they did not."""
+        now = self.now()
+        asked = parse_when(text, now, self.language)
+        if asked is None:
+            return general
+        if asked.now:
+            closes = self.closes_at(now)
+            if closes is not None:
+                return _sentence(self.say.open_now, closes=say_time(closes))
+            return _sentence(self.say.closed_now, next_open=self._next_open_said(now))
+        ranges = self.ranges_on(asked.day)
+        when = self.when(asked.day)
+        day_start = dt.datetime.combine(asked.day, dt.time(0), tzinfo=self.hours.zone)
+        if not ranges:
+            return _sentence(self.say.closed_day, when=when, next_open=self._next_open_said(max(day_start, now)))
+        if asked.time is None:
+            return _sentence(self.say.open_day, when=when, hours=say_ranges(ranges))
+        at = dt.datetime.combine(asked.day, asked.time, tzinfo=self.hours.zone)
+        if self.is_open(at):
+            return _sentence(self.say.open_at, when=when, time=say_time(asked.time))
+        return _sentence(self.say.closed_at, when=when, time=say_time(asked.time), hours=say_ranges(ranges))
+
+    def booking_problem(self, text: str) -> str | None:
+        """Why the day/time in ``text`` cannot be booked (closed, or sooner than the lead time);
+        None when it can, or when the text names no day."""
+        now = self.now()
+        asked = parse_when(text, now, self.language)
+        if asked is None or asked.now:
+            return None
+        ranges = self.ranges_on(asked.day)
+        when = self.when(asked.day)
+        if not ranges:
+            day_start = dt.datetime.combine(asked.day, dt.time(0), tzinfo=self.hours.zone)
+            return _sentence(self.say.closed_day, when=when, next_open=self._next_open_said(max(day_start, now)))
+        if asked.time is None:
+            return None
+        at = dt.datetime.combine(asked.day, asked.time, tzinfo=self.hours.zone)
+        if not self.is_open(at):
+            return _sentence(self.say.closed_at, when=when, time=say_time(asked.time), hours=say_ranges(ranges))
+        lead = dt.timedelta(minutes=self.hours.booking_lead_minutes)
+        # Real elapsed time, not wall-clock arithmetic: across a DST change they differ by an hour.
+        if at.astimezone(dt.timezone.utc) - now.astimezone(dt.timezone.utc) < lead:
+            earliest = (now.astimezone(dt.timezone.utc) + lead).astimezone(self.hours.zone)
+            return _sentence(self.say.too_soon, lead=say_duration(lead), earliest=self._next_open_said(earliest))
+        return None
+
+
+def say_duration(d: dt.timedelta) -> str:
+    """'2 hours', '1 day', '90 minutes'."""
+    minutes = int(d.total_seconds() // 60)
+    if minutes % (24 * 60) == 0:
+        n, unit = minutes // (24 * 60), "day"
+    elif minutes % 60 == 0:
+        n, unit = minutes // 60, "hour"
+    else:
+        n, unit = minutes, "minute"
+    return f"{n} {unit}{'s' if n != 1 else ''}"
+
+
+def _sentence(template: str, **values: str) -> str:
+    text = template.format(**values)
+    return text[:1].upper() + text[1:]
+
+
+def warm_up() -> None:
+    """Import dateparser and parse once (about 2 s on a small CPU, spent loading its language
+    data), so that the first caller who asks about the hours does not wait for it."""
+    parse_when("tomorrow at 5", dt.datetime(2000, 1, 3, 12, tzinfo=dt.timezone.utc))
