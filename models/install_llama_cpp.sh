@@ -37,7 +37,7 @@ if ! ls "$dir"/llama_cpp_python-"$version"-*.whl >/dev/null 2>&1; then
   mkdir -p "$cache"
   tmp=$(mktemp -d "$cache/.building-XXXXXX")
   trap 'rm -rf "$tmp"' EXIT
-  echo "Building llama-cpp-python $version ($build: $flags ${LLAMA_CMAKE_ARGS:-}); about 5 to 15 minutes on 2 cores"
+  echo "Building llama-cpp-python $version ($build: $flags ${LLAMA_CMAKE_ARGS:-}); about 12 minutes on 2 cores"
   CMAKE_ARGS="$flags ${LLAMA_CMAKE_ARGS:-}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
     "$py" -m pip wheel -q --no-deps --no-cache-dir "llama-cpp-python==$version" -w "$tmp"
   printf '%s\n' "$flags ${LLAMA_CMAKE_ARGS:-}" > "$tmp/BUILD_FLAGS"
