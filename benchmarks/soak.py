@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from voicebox.bench.processes import process_tree  # noqa: E402
+from voicebox.telemetry.processes import process_tree  # noqa: E402
 from voicebox.telephony.probe import free_port, sip_options  # noqa: E402
 
 HOST = "127.0.0.1"

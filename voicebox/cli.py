@@ -38,6 +38,12 @@ def _serve(args: argparse.Namespace) -> int:
     if cfg.privacy.content == "full":
         log.warning("privacy.content=full: caller and agent words will be written to call records and logs")
     agent = load_agent(cfg.agent)
+    from voicebox.telephony.rx_data import GuardUnavailable, check_version
+    try:
+        check_version()  # before the models load: a wrong pjsua2 wheel is known at once
+    except GuardUnavailable as e:
+        print(f"voicebox: {e}", file=sys.stderr)
+        return 2
     try:
         prepare_data_dir(cfg.data_dir)  # 0700, ours and writable by no one else: records are personal data
     except DataDirError as e:
@@ -72,7 +78,12 @@ def _serve(args: argparse.Namespace) -> int:
     server = SipServer(cfg, agent, engines, store, metrics)
     # Transports open only now: OPTIONS get 200 once the models are loaded, which is how
     # tests and monitors know the agent is ready.
-    server.start()
+    try:
+        server.start()
+    except GuardUnavailable as e:  # the SIP guard's self-test: serving unguarded is not an option
+        print(f"voicebox: {e}", file=sys.stderr)
+        engines.close()
+        return 2
     # SIGTERM drains (finishes calls in progress, see sip.drain_timeout_s); Ctrl-C stops at once.
     signal.signal(signal.SIGTERM, lambda *_: server.request_drain())
     signal.signal(signal.SIGINT, lambda *_: server.stop())

@@ -76,6 +76,11 @@ class SipConfig(_Strict):
     busy_status: Literal[486, 503] = Field(503, description="Answer to INVITEs past max_calls.")
     retry_after_s: int = Field(30, ge=1, le=3600, description="Retry-After sent with 503.")
     rtp_timeout_s: float = Field(10.0, gt=0, description="Hang up after this long without RTP.")
+    hold_timeout_s: float = Field(
+        300.0, gt=0,
+        description="While the caller holds the call (re-INVITE sendonly/inactive), hang up after this "
+                    "long without RTP instead of rtp_timeout_s (a hold may send no audio at all).",
+    )
     max_call_s: float = Field(600.0, gt=0, description="Hang up calls longer than this.")
     # The edge (voicebox/telephony/admission.py, sip_guard.py): who may talk to us, and how much.
     admit_cpu_max_fraction: float = Field(

@@ -158,6 +158,9 @@ class CallPipeline:
         self.echo_frames = 0  # voiced caller frames the echo gate recognised as the agent's own voice
         self._voiced_turn: TurnTimeline | None = None  # the turn whose reply the voice is playing
         self._failed = threading.Event()
+        # Set by the SIP thread while the caller holds the call (re-INVITE sendonly/inactive):
+        # each thread reads it and keeps quiet (see ``set_held``).
+        self._on_hold = threading.Event()
         self._turns: queue.Queue = queue.Queue(maxsize=2)
         self._speech: queue.Queue = queue.Queue(maxsize=16)
         self.dialog = Dialog(agent, engines.router, engines.lm, cfg.models, engines.large)
@@ -236,6 +239,27 @@ class CallPipeline:
             self._turns.put_nowait(KeyPress(key))
         except queue.Full:
             pass  # the brain is two turns behind; a key press now would act on a stale prompt
+
+    def set_held(self, held: bool) -> None:
+        """From the SIP thread: the caller put the call on hold, or took it off. O(1), never blocks.
+
+        While held the agent says nothing: the model's reply stops between tokens, what is
+        queued for the line is dropped (no one hears it; played at unhold it would answer a
+        question from before the hold), the voice drops what comes, and the listener ignores the
+        line (music on hold is not a caller's turn). At unhold it listens afresh."""
+        if held == self._on_hold.is_set():
+            return
+        if held:
+            self._on_hold.set()
+            self._reply_cancel.set()
+            self.playout.clear()
+        else:
+            self._on_hold.clear()
+        self.events.event("hold" if held else "unhold")
+
+    @property
+    def held(self) -> bool:
+        return self._on_hold.is_set()
 
     def transfer_failed(self, status: int) -> None:
         """The SIP side could not transfer: tell the caller instead of leaving them hanging."""
@@ -346,8 +370,20 @@ class CallPipeline:
         rule = "default"
         over_agent_ms = 0  # caller speech heard over the agent in the current turn
         started_over_agent = False
+        was_held = False
         while not self.stopped.is_set():
             frame = self.inbound.read_exact(self.frame_samples, timeout=0.1)
+            if self._on_hold.is_set():
+                was_held = True  # music on hold, or nothing: no turn of the caller's
+                continue
+            if was_held:
+                # Off hold: a turn half heard before the hold is not finished by what follows it.
+                was_held = False
+                detector = TurnDetector(vad, self.cfg.media.frame_ms, is_speech)
+                over_agent_ms, started_over_agent = 0, False
+                if self._barge is not None:
+                    self._barge = None  # its reply was dropped at the hold
+                    self.playout.held = False
             if frame is None:
                 continue
             index = self.inbound.read // self.frame_samples - 1  # media time, in frames
@@ -508,10 +544,15 @@ class CallPipeline:
             if self._failed.is_set():
                 continue
             if isinstance(item, KeyPress):
-                self._handle_key(item.key)
+                if not self._on_hold.is_set():
+                    self._handle_key(item.key)
+                continue
+            turn, decided_at, first_index, rule, noise_floor = item
+            if self._on_hold.is_set():
+                # Ended just as the hold came: its answer would be played into the hold.
+                self.events.event("turn_ignored_on_hold", voiced_ms=turn.voiced_ms)
                 continue
             self.turn_count += 1
-            turn, decided_at, first_index, rule, noise_floor = item
             tl = TurnTimeline(
                 self.turn_count, turn.start_ms, turn.last_voiced_ms, turn.decided_ms, decided_at, turn.reason
             )
@@ -662,6 +703,10 @@ class CallPipeline:
         if self._barge is not None and self._barge.start_ms == turn.start_ms and self._resolve_barge_in(tl, tr):
             self.events.turn(tl)
             return True
+        if self._on_hold.is_set():
+            # Put on hold while this turn was transcribed: the model is not started for it.
+            self.events.event("turn_ignored_on_hold", voiced_ms=turn.voiced_ms)
+            return True
         if not self.stopped.is_set():
             self._reply_cancel = threading.Event()
         tl.avg_logprob, tl.no_speech_prob, tl.caller_text = tr.avg_logprob, tr.no_speech_prob, tr.text
@@ -692,6 +737,8 @@ class CallPipeline:
             if self.cfg.testing.fail_stage == "llm":
                 raise RuntimeError("injected failure (testing.fail_stage = llm)")
             cancel = self._reply_cancel
+            if self._on_hold.is_set():
+                cancel.set()  # the hold came between the check in _handle_turn and this reply's event
             budget = self.cfg.budget
             started = time.perf_counter()
             self._awaiting = (tl, first_audio_deadline(tl.decided_at, budget), started)
@@ -746,7 +793,7 @@ class CallPipeline:
         """Between items: if the awaited reply's first audio is predicted to miss its deadline,
         play a short filler now (once; never two in a row; never when the reply is nearly ready)."""
         awaiting = self._awaiting
-        if awaiting is None or len(self.playout) or self.stopped.is_set():
+        if awaiting is None or len(self.playout) or self.stopped.is_set() or self._on_hold.is_set():
             return
         tl, deadline, model_started = awaiting
         if tl.first_audio_at is not None or tl.first_token_at is not None:
@@ -777,11 +824,13 @@ class CallPipeline:
                 # A new reply: "what was heard" starts over.
                 self._voiced_turn = item.timeline
                 self._heard.clear()
-            clips = [item.audio] if item.audio is not None else self._synthesize(item)
+            # On hold no one hears it: not synthesized, not queued. What it leads to (a
+            # transfer, a hang-up) still happens, so a call is never left waiting on it.
+            clips = [] if self._on_hold.is_set() else [item.audio] if item.audio is not None else self._synthesize(item)
             first_start, total = None, 0
             self._last_was_filler = False
             for clip in clips:
-                if item.epoch < self._epoch:
+                if item.epoch < self._epoch or self._on_hold.is_set():
                     break
                 if self.stopped.is_set():
                     return
@@ -799,6 +848,8 @@ class CallPipeline:
                 total += len(clip)
                 self.playout.write(clip, stop=self.stopped, more_follows=True)
             self.playout.end_utterance()
+            if self._on_hold.is_set():
+                self.playout.clear()  # a clip written as the hold came: not for after it
             if first_start is not None:
                 self._heard.add(item.text, total, first_start)
             if item.transfer_to and self._transfer is not None:

@@ -311,3 +311,20 @@ def test_allow_list_drops_everyone_else(tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_tagged_invite_without_credentials_gets_no_call(auth_server):
+    """A To tag does not skip the challenge: a dialog nobody holds is 481, never a call (issue #17)."""
+    time.sleep(2.5)  # the source's bucket refills after the tests before
+    before = auth_server.log_text().count("call start")
+    with Peer(auth_server.port) as p:
+        p.send(request(p, "INVITE", to_tag=new_tag(), body=sdp(40000)))
+        r = p.final()
+        assert r is not None and r.status == 481, r and r.raw
+        # A flood of them is limited like untagged INVITEs: past the source's burst, 503.
+        for _ in range(150):
+            p.send(request(p, "INVITE", to_tag=new_tag(), body=sdp(40000)))
+        statuses = [m.status for m in p.recv_all(2.0) if isinstance(m, Response)]
+    assert set(statuses) <= {481, 503} and 503 in statuses, statuses
+    assert auth_server.log_text().count("call start") == before
+    time.sleep(2.5)

@@ -1,3 +1,8 @@
+import os
+import subprocess
+import sys
+import time
+
 from voicebox.config import SipConfig
 from voicebox.telephony.admission import Admission, CpuLoad, NetworkFilter, SourceLimiter
 
@@ -42,6 +47,56 @@ def test_cpu_fraction_over_window():
         cpu.sample(float(t), cpu_s=float(t))
     assert abs(cpu.fraction - 0.5) < 1e-9
     assert len(cpu._samples) <= 7, "old samples are dropped"
+
+
+def test_cpu_load_reads_its_reader_at_each_sample():
+    readings = iter([10.0, 10.5, 12.0])  # CPU seconds of the whole process tree, as read
+    cpu = CpuLoad(window_s=5, cores=2, read_cpu_s=lambda: next(readings))
+    cpu.sample(0.0)
+    cpu.sample(1.0)
+    assert cpu.fraction == 0.25, "half a core of two"
+    cpu.sample(2.0)
+    assert cpu.fraction == 0.5, "2 s of CPU over 2 s: one core of two"
+
+
+def test_cpu_load_never_goes_negative():
+    readings = iter([10.0, 9.0])  # a process gone between two reads, its time with it
+    cpu = CpuLoad(window_s=5, cores=1, read_cpu_s=lambda: next(readings))
+    cpu.sample(0.0)
+    cpu.sample(1.0)
+    assert cpu.fraction == 0.0
+
+
+SPINNER = """
+import time
+t = time.process_time()
+while time.process_time() - t < 1.5:
+    pass
+print("done", flush=True)
+time.sleep(60)
+"""
+
+
+def test_cpu_load_counts_a_busy_child_while_the_parent_idles():
+    """The llama.cpp worker is a child process: a child spinning one core is load (issue #17)."""
+    cpu = CpuLoad(window_s=60, cores=1)
+    own = os.times()
+    cpu.sample()
+    t0 = time.monotonic()
+    child = subprocess.Popen([sys.executable, "-c", SPINNER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "done"  # blocks: the parent idles meanwhile
+        cpu.sample()
+        elapsed = time.monotonic() - t0
+        parent_s = sum(os.times()[:2]) - sum(own[:2])
+        counted_s = cpu.fraction * elapsed  # one core: the fraction is cores busy
+    finally:
+        child.kill()
+        child.wait()
+    assert parent_s < 0.5, "the parent itself stayed idle"
+    # The child spent 1.5 s of CPU in the window (more with its start-up), however long a shared
+    # machine made it wait: the load counts all of it. os.times() alone counted none of it.
+    assert counted_s >= 1.4, f"the child's CPU was not counted: {counted_s:.2f} s of {elapsed:.2f} s"
 
 
 def test_decision_count_then_cpu():

@@ -38,9 +38,12 @@ def test_accept_without_sdp():
     assert check(_req("INVITE", extra=["Accept: text/nobody"], body=b"v=0\r\n")).status == 406
 
 
-def test_ack_never_answered_and_dialog_detected():
+def test_ack_never_answered_and_dialog_claim_detected():
     assert check(_req("ACK", cseq_method="INVITE")) is None
-    assert sip_lint.parse(_req(to="<sip:a@x>;tag=9")).in_dialog
-    assert sip_lint.parse(_req(to="<sip:a@x>\r\n ;tag=9")).in_dialog, "folded header"
-    assert not sip_lint.parse(_req()).in_dialog
+    assert sip_lint.parse(_req(to="<sip:a@x>;tag=9")).claims_dialog
+    assert sip_lint.parse(_req(to="<sip:a@x>\r\n ;tag=9")).claims_dialog, "folded header"
+    assert not sip_lint.parse(_req()).claims_dialog
+    # Never in a dialog, tag or not: REGISTER, and CANCEL (matched by the INVITE it cancels).
+    assert not sip_lint.parse(_req("REGISTER", to="<sip:a@x>;tag=9")).claims_dialog
+    assert not sip_lint.parse(_req("CANCEL", to="<sip:a@x>;tag=9")).claims_dialog
     assert sip_lint.parse(b"SIP/2.0 200 OK\r\n\r\n") is None

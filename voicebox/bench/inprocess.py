@@ -23,7 +23,7 @@ from voicebox.audio.channel import ChannelSpec, LineDirection
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.audio.wavio import read_wav
 from voicebox.bench.metrics import barge_stop_ms, false_barge_ins, reply_onset_ms, voiced
-from voicebox.bench.processes import tree_usage
+from voicebox.telemetry.processes import tree_usage
 from voicebox.bench.recording_v2v import FRAME_MS, recorded_turns
 from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario

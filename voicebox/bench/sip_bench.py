@@ -21,7 +21,7 @@ from typing import Any, Callable
 from voicebox.agent import agent_file
 from voicebox.audio.wavio import read_wav
 from voicebox.bench.metrics import last_voiced_ms
-from voicebox.bench.processes import tree_usage
+from voicebox.telemetry.processes import tree_usage
 from voicebox.bench.recording_v2v import recording_v2v_ms
 from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario

@@ -4,9 +4,10 @@ The capacity rule (documented in README under "The SIP edge"):
 
 * never more than ``sip.max_calls`` calls at once,
 * never more INVITEs in pjsua at once than pjmedia has sockets for (``media_budget.py``), and
-* while at least one call is up, a new call is admitted only if the process's own CPU use over
-  the last ``sip.load_window_s`` seconds is below ``sip.admit_cpu_max_fraction`` of the cores it
-  may run on. The models run on the process's threads, so its CPU time is what the calls cost;
+* while at least one call is up, a new call is admitted only if the CPU use of the process and
+  its children over the last ``sip.load_window_s`` seconds is below
+  ``sip.admit_cpu_max_fraction`` of the cores it may run on. The models run on the process's
+  threads and in its model worker processes, so their CPU time together is what the calls cost;
   when it is near the cores' total, one more caller would only slow every call down. The first
   call is always admitted (an idle process has nothing to compare with).
 
@@ -21,8 +22,10 @@ import os
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Callable
 
 from voicebox.config import SipConfig
+from voicebox.telemetry.processes import tree_cpu_s
 from voicebox.telephony.media_budget import MediaBudget
 
 
@@ -103,22 +106,27 @@ class NetworkFilter:
         return any(ip in net for net in self.networks)
 
 
-class CpuLoad:
-    """The process's CPU use as a fraction of the cores it may use, over a sliding window."""
+def _own_tree_cpu_s() -> float:
+    return tree_cpu_s(os.getpid())
 
-    def __init__(self, window_s: float, cores: int | None = None) -> None:
+
+class CpuLoad:
+    """The CPU use of the process and its children (the model workers), as a fraction of the
+    cores it may use, over a sliding window.
+
+    ``os.times()`` alone missed the llama.cpp worker: a live child's time is nobody's rusage until
+    it is reaped, so a worker busy on every core read as an idle server (issue #17)."""
+
+    def __init__(self, window_s: float, cores: int | None = None,
+                 read_cpu_s: Callable[[], float] = _own_tree_cpu_s) -> None:
         self.window_s = window_s
         self.cores = cores or len(os.sched_getaffinity(0))
+        self.read_cpu_s = read_cpu_s  # CPU seconds so far; injected by tests
         self._samples: deque[tuple[float, float]] = deque()
-
-    @staticmethod
-    def _cpu_s() -> float:
-        t = os.times()
-        return t.user + t.system
 
     def sample(self, now: float | None = None, cpu_s: float | None = None) -> None:
         now = time.monotonic() if now is None else now
-        self._samples.append((now, self._cpu_s() if cpu_s is None else cpu_s))
+        self._samples.append((now, self.read_cpu_s() if cpu_s is None else cpu_s))
         while len(self._samples) > 2 and now - self._samples[1][0] >= self.window_s:
             self._samples.popleft()
 

@@ -26,6 +26,7 @@ import time
 import wave
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pjsua2 as pj
@@ -171,6 +172,8 @@ class CallResult:
     transfer_answered: bool = False  # the call to that target was answered
     srtp: bool = False  # the audio stream ran over RTP/SAVP (SRTP)
     jitter_buffer_ms: float | None = None  # our receive jitter buffer's average delay (pjmedia stats)
+    hold_ms: float | None = None  # we put the call on hold (re-INVITE a=sendonly) here (--hold-s)
+    unhold_ms: float | None = None  # and took it off hold here, once the audio was active again
     error: str = ""
 
 
@@ -180,6 +183,7 @@ class CallerCall(pj.Call):
         self.account = acc
         self.state = pj.PJSIP_INV_STATE_NULL
         self.media_ready = False
+        self.audio_active = False  # now, not ever: false while we hold the call
         self.confirmed_at: float | None = None
         self.disconnected_at: float | None = None
         self.status = 0
@@ -204,9 +208,11 @@ class CallerCall(pj.Call):
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         ci = self.getInfo()
+        self.audio_active = False
         for mi in ci.media:
             if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
                 self.media_ready = True
+                self.audio_active = True
 
 
 class Caller:
@@ -295,7 +301,12 @@ class Caller:
         hang_up: bool = True,
         dtmf: str = "",
         stereo: Path | None = None,
+        hold_s: float = 0,
+        hold_turn: int = 1,
+        hold_into_reply_ms: int = 600,
     ) -> CallResult:
+        """``hold_s``: put the call on hold ``hold_into_reply_ms`` into the agent's reply to turn
+        ``hold_turn`` (1-based) for this long, take it off hold, and go on with the next turn."""
         res = CallResult(uri, self.codec)
         call = CallerCall(self.acc)
         rec = Recorder()
@@ -323,17 +334,22 @@ class Caller:
                 self.pump(1)
             return self._finish(res, call, rec, record, tap, stereo)
         res.answered = True
-        ci = call.getInfo()
-        for mi in ci.media:
-            if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
-                aud = call.getAudioMedia(mi.index)
-                aud.startTransmit(rec)
-                player.startTransmit(tap)
-                player.startTransmit(aud)
-                si = call.getStreamInfo(mi.index)
-                res.codec = si.codecName
-                res.srtp = bool(si.proto & pj.PJMEDIA_TP_PROFILE_SRTP)
-                break
+
+        def connect() -> None:
+            """Our ports to the call's audio (again after an unhold: the stream may be new)."""
+            ci = call.getInfo()
+            for mi in ci.media:
+                if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                    aud = call.getAudioMedia(mi.index)
+                    aud.startTransmit(rec)
+                    player.startTransmit(tap)
+                    player.startTransmit(aud)
+                    si = call.getStreamInfo(mi.index)
+                    res.codec = si.codecName
+                    res.srtp = bool(si.proto & pj.PJMEDIA_TP_PROFILE_SRTP)
+                    return
+
+        connect()
         t0 = time.monotonic()
         frame_base = len(rec.frames)  # media time: frames since the answer
 
@@ -400,7 +416,17 @@ class Caller:
             # agent quick enough starts it during the WAV's trailing silence (or noise).
             spoke_ms = last_voiced_ms(samples, RATE_HZ) or len(samples) * 1000 / RATE_HZ
             speech_end = frame_base + math.ceil((turn.play_start_ms + spoke_ms) / FRAME_MS)
-            turn.reply_onset_ms, turn.reply_end_ms = wait_reply(speech_end, reply_timeout_s, barging[n + 1], spurt=True)
+            holding = hold_s > 0 and n + 1 == hold_turn
+            turn.reply_onset_ms, turn.reply_end_ms = wait_reply(
+                speech_end, reply_timeout_s, barging[n + 1] or holding, spurt=True)
+            if holding:
+                # Into the agent's reply, the way a caller's PBX puts them on hold mid-sentence.
+                until = (turn.reply_onset_ms or ms_of(len(rec.frames))) + hold_into_reply_ms
+                while ms_of(len(rec.frames)) < until and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                    self.ep.libHandleEvents(5)
+                self._hold(call, res, hold_s, lambda: ms_of(len(rec.frames)))
+                if call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+                    connect()
             if barge_after is not None:
                 onset_index = frame_base + int(turn.speech_onset_ms // FRAME_MS)
                 stop = _silence_start(rec.frames, onset_index, BARGE_SILENCE_MS // FRAME_MS)
@@ -436,6 +462,29 @@ class Caller:
         if call.disconnected_at is not None:
             res.ended_ms = (call.disconnected_at - t0) * 1000
         return self._finish(res, call, rec, record, tap, stereo, frame_base)
+
+    def _hold(self, call: CallerCall, res: CallResult, seconds: float, media_ms: Callable[[], float]) -> None:
+        """Hold (re-INVITE a=sendonly), wait ``seconds``, unhold (a=sendrecv), wait for audio."""
+        if call.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            return
+        res.hold_ms = media_ms()
+        call.setHold(pj.CallOpParam(True))
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.ep.libHandleEvents(10)
+        if call.state == pj.PJSIP_INV_STATE_DISCONNECTED:
+            res.error = "hung up while on hold"
+            return
+        prm = pj.CallOpParam(True)
+        prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+        call.reinvite(prm)
+        end = time.monotonic() + 5
+        while time.monotonic() < end and not call.audio_active and call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
+            self.ep.libHandleEvents(10)
+        if not call.audio_active:
+            res.error = "audio not active after the unhold"
+            return
+        res.unhold_ms = media_ms()
 
     def _finish(self, res: CallResult, call: CallerCall, rec: Recorder, record: Path | None, tap: Tap,
                 stereo: Path | None, frame_base: int = 0) -> CallResult:
@@ -557,6 +606,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--echo-db", type=float, default=None,
                    help="send the agent's own audio back at this level (e.g. -10): a line with echo")
     p.add_argument("--echo-delay-ms", type=int, default=60)
+    p.add_argument("--hold-s", type=float, default=0,
+                   help="put the call on hold (re-INVITE a=sendonly) this long, during a reply, then unhold")
+    p.add_argument("--hold-turn", type=int, default=1, help="the turn (1-based) whose reply the hold interrupts")
+    p.add_argument("--hold-into-reply-ms", type=int, default=600, help="how far into that reply the hold comes")
     args = p.parse_args(argv)
     faulthandler.enable()  # a crash inside pjsua prints where it happened
     caller = Caller(args.host, args.codec, args.rtp_port, args.transport, args.srtp, args.jitter_buffer_ms,
@@ -565,7 +618,8 @@ def main(argv: list[str] | None = None) -> int:
         res = caller.run(
             args.uri, args.play, args.record, args.quiet_ms,
             reply_timeout_s=args.reply_timeout_s, wait_hangup_s=args.wait_hangup_s, dtmf=args.dtmf,
-            stereo=args.stereo_wav,
+            stereo=args.stereo_wav, hold_s=args.hold_s, hold_turn=args.hold_turn,
+            hold_into_reply_ms=args.hold_into_reply_ms,
         )
         out = json.dumps(asdict(res), indent=1)
         # Written before the library's teardown: the result is complete, and must not depend on it.

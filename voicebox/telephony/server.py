@@ -33,6 +33,7 @@ from voicebox.telephony.admission import Admission
 from voicebox.telephony.digest import DigestAuth
 from voicebox.telephony.drain import Drain
 from voicebox.telephony.media_port import BridgePort, make_format
+from voicebox.telephony.media_watch import RtpWatchdog, is_held
 from voicebox.telephony.registration import Registration
 from voicebox.telephony.sip_guard import SipGuard
 from voicebox.telephony.transports import configure_account_media, create_transports
@@ -64,8 +65,8 @@ class CallSlot:
     port: BridgePort | None = None
     pipeline: CallPipeline | None = None
     codec: str = ""
-    last_rx_pkts: int = -1
-    last_rx_change: float = field(default_factory=time.monotonic)
+    watch: RtpWatchdog | None = None  # admitted calls: RTP silence against the call's limit
+    held: bool = False  # the caller holds the call (see media_watch.py)
     jitter_buffer_ms: float | None = None  # inbound jitter buffer's average delay, sampled by housekeeping
     ending: bool = False
     max_length_said: bool = False
@@ -325,7 +326,9 @@ class SipServer:
             return
         self.total_calls += 1
         events = CallEvents(call.session, self.store, self.metrics, self.policy, self.cfg.budget)
-        self.slots[ci.id] = CallSlot(call.session, call, events)
+        sip = self.cfg.sip
+        watch = RtpWatchdog(sip.rtp_timeout_s, sip.hold_timeout_s, time.monotonic())
+        self.slots[ci.id] = CallSlot(call.session, call, events, watch=watch)
         # The caller's URI usually carries their phone number: kept only at content level "full".
         caller = ci.remoteUri if self.cfg.privacy.content == "full" else None
         call.log.info("call start sip_call_id=%s", call_id)
@@ -344,6 +347,14 @@ class SipServer:
         if slot is None or slot.ending:
             return
         ci = call.getInfo()
+        held = slot.pipeline is not None and is_held(ci.media)  # a call is held once it has been up
+        if held != slot.held:
+            slot.held = held
+            call.log.info("call %s", "held" if held else "resumed")
+            assert slot.pipeline is not None
+            slot.pipeline.set_held(held)
+        if held:
+            return  # nothing to connect: the caller hears nothing from us until the unhold
         for mi in ci.media:
             if mi.type != pj.PJMEDIA_TYPE_AUDIO or mi.status != pj.PJSUA_CALL_MEDIA_ACTIVE:
                 continue
@@ -523,24 +534,28 @@ class SipServer:
             if age >= sip.max_call_s + 15:  # the goodbye could not be played: end it anyway
                 self._hang_up(slot, "max_call_length", None)
                 continue
-            pkts = self._rx_packets(slot)
-            if pkts != slot.last_rx_pkts:
-                slot.last_rx_pkts = pkts
-                slot.last_rx_change = now
-            elif now - slot.last_rx_change >= sip.rtp_timeout_s:
+            assert slot.watch is not None
+            dead = slot.watch.check(now, self._rx_packets(slot), slot.held)
+            if dead == "rtp_timeout":
                 self._hang_up(slot, "rtp_timeout", "sip.rtp_timeout")
+            elif dead == "hold_timeout":
+                self._hang_up(slot, "hold_timeout", None)  # the caller left us on hold: not a fault
 
     @staticmethod
     def _rx_packets(slot: CallSlot) -> int:
+        assert slot.watch is not None
+        receiving = (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD)
         try:
             ci = slot.call.getInfo()
             for mi in ci.media:
-                if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                # Music on hold counts as packets too (a held call's stream is REMOTE_HOLD).
+                if mi.type == pj.PJMEDIA_TYPE_AUDIO and mi.status in receiving:
                     st = slot.call.getStreamStat(mi.index)
-                    # The caller's audio waits here before the pipeline hears it: part of the
-                    # voice-to-voice time that the turn records (on the bridge clock) cannot see.
-                    slot.jitter_buffer_ms = float(st.jbuf.avgDelayMsec)
+                    if mi.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                        # The caller's audio waits here before the pipeline hears it: part of the
+                        # voice-to-voice time that the turn records (on the bridge clock) cannot see.
+                        slot.jitter_buffer_ms = float(st.jbuf.avgDelayMsec)
                     return int(st.rtcp.rxStat.pkt)
         except pj.Error:
             pass
-        return slot.last_rx_pkts
+        return slot.watch.pkts

@@ -6,7 +6,9 @@ methods). So two small pjsip modules are registered through ctypes on the librar
 loaded:
 
 * ``voicebox-guard`` (priority 15, before the transaction layer): drops requests from sources
-  outside ``sip.allow_networks``; rate-limits out-of-dialog requests per source (INVITE gets
+  outside ``sip.allow_networks``; looks up the dialog a request with a To tag names (Call-ID,
+  To tag as ours, From tag as theirs) or its transaction, and answers 481 itself when pjsua
+  holds neither, so a tag alone earns nothing; rate-limits every other request per source (INVITE gets
   503 + Retry-After, the rest is dropped so a flood gets nothing to amplify); refuses what
   sip_lint finds wrong; asks for digest credentials on INVITE when configured; answers
   out-of-dialog OPTIONS itself, the same for every user part, with an ``X-Voicebox-Load`` hint.
@@ -19,25 +21,26 @@ loaded:
 
 Both run on the SIP thread (inside ``libHandleEvents``), do O(1) work and never block.
 
-pjsip's ``pjsip_rx_data`` is a C struct with no accessor for the raw message or source address,
-so their offsets are found once, on the first request, by looking for the pointer to the packet
-buffer and checking what it implies (see ``_calibrate``); if that fails the guard lets every
-request through, unless allow-list or digest auth is configured, in which case it drops them
-(fail closed) and says so in the log.
+pjsip's ``pjsip_rx_data`` is a C struct with no accessor for the raw message or source address;
+``rx_data.py`` reads it at the offsets of the pinned pjsua2 wheel. ``install`` refuses to go on
+(``GuardUnavailable``) unless that wheel is installed and the offsets read back a known packet
+the guard sends itself; until then every request is dropped.
 """
 
 from __future__ import annotations
 
 import ctypes
-import ipaddress
 import logging
+import secrets
+import socket
 import time
-from ctypes import POINTER, Structure, byref, c_char_p, c_int, c_ssize_t, c_void_p
+from ctypes import POINTER, Structure, byref, c_char_p, c_int, c_void_p
 from typing import Callable
 
 import pjsua2
 
-from voicebox.telephony import sip_lint
+from voicebox.telephony import rx_data, sip_lint
+from voicebox.telephony.rx_data import GuardUnavailable, PjStr
 from voicebox.telephony.admission import QUIET_S, Admission
 from voicebox.telephony.digest import DigestAuth
 
@@ -45,18 +48,10 @@ log = logging.getLogger("voicebox.sip.guard")
 
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE, PRACK"
 LOAD_HEADER = "X-Voicebox-Load"
-_PKT_MIN_OFFSET, _PKT_MAX_OFFSET = 256, 512  # where pjsip_rx_data.pkt_info.packet may start (320 in 2.15)
-_MAX_SCAN = 1 << 17
 PJSIP_ROLE_UAS = 1
+SELF_TEST_S = 2.0  # the guard's own packet crosses loopback in well under a millisecond
 
-
-class PjStr(Structure):
-    _fields_ = [("ptr", c_char_p), ("slen", c_ssize_t)]
-
-    @classmethod
-    def of(cls, text: str) -> "PjStr":
-        data = text.encode()
-        return cls(data, len(data))
+__all__ = ["GuardUnavailable", "SipGuard"]
 
 
 class PjsipHdr(Structure):  # PJSIP_DECL_HDR_MEMBER: a list head for respond_stateless
@@ -90,7 +85,20 @@ def _lib() -> ctypes.CDLL:
     lib.pjsip_tsx_create_key.argtypes = [c_void_p, POINTER(PjStr), c_int, c_void_p, c_void_p]
     lib.pjsip_tsx_layer_find_tsx2.restype = c_void_p
     lib.pjsip_tsx_layer_find_tsx2.argtypes = [POINTER(PjStr), c_int]
+    lib.pjsip_ua_find_dialog.restype = c_void_p
+    lib.pjsip_ua_find_dialog.argtypes = [c_void_p, c_void_p, c_void_p, c_int]
     return lib
+
+
+def _udp_listener(ep: pjsua2.Endpoint) -> tuple[str, int]:
+    """Where the UDP transport listens, as an address a socket on this host can send to."""
+    for tid in ep.transportEnum():
+        info = ep.transportGetInfo(tid)
+        if info.typeName.upper().startswith("UDP"):
+            host, _, port = info.localAddress.rpartition(":")
+            host = host.strip("[]")
+            return {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host), int(port)
+    raise GuardUnavailable("no UDP transport to send the SIP guard's self-test packet to")
 
 
 class SipGuard:
@@ -103,8 +111,11 @@ class SipGuard:
         self.fail_closed = bool(admission.networks.networks) or auth is not None
         self._lib = _lib()
         self._endpt: int | None = None
-        self._msg_off: int | None = None  # offset of msg_info.msg_buf in pjsip_rx_data
-        self._broken = False
+        self._rx = rx_data.RxReader(rx_data.LAYOUT)  # looked up now: a test may swap the layout
+        self._verified = False  # the offsets read back the self-test packet; until then, drop all
+        self._probe: rx_data.Probe | None = None
+        self._probe_info = b""  # pjsip_rx_data_get_info's words for the probe: found without offsets
+        self._probe_result: str | None = None  # "" when the probe read back right, else what did not
         self.counts: dict[str, int] = {}
         # pjsip keeps pointers to these until libDestroy: they live as long as the guard.
         self._cb_guard = _RX(self._on_guard)
@@ -120,12 +131,41 @@ class SipGuard:
         ]
 
     def install(self) -> None:
-        """Register both modules; call on the SIP thread after ``libStart``."""
+        """Register both modules and test the rx_data layout; call on the SIP thread after ``libStart``.
+
+        GuardUnavailable (one line, naming the pjsua2 version) when this build cannot be read.
+        """
+        rx_data.check_version()
         self._endpt = self._lib.pjsua_get_pjsip_endpt()
         for mod in self._mods:
             status = self._lib.pjsip_endpt_register_module(self._endpt, byref(mod))
             if status != 0:
                 raise RuntimeError(f"pjsip_endpt_register_module({mod.name.ptr!r}) failed: {status}")
+        self._self_test()
+
+    def _self_test(self) -> None:
+        """Send a known OPTIONS to our own UDP port and check every offset against it."""
+        ep = pjsua2.Endpoint.instance()
+        host, port = _udp_listener(ep)
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind((host, 0))
+            cseq = secrets.randbelow(1 << 30) + 1
+            self._probe = rx_data.probe_packet(sock.getsockname()[:2], (host, port), cseq, secrets.token_hex(8))
+            self._probe_info = b"Request msg OPTIONS/cseq=%d " % cseq
+            sock.sendto(self._probe.data, (host, port))
+            deadline = time.monotonic() + SELF_TEST_S
+            while self._probe_result is None and time.monotonic() < deadline:
+                ep.libHandleEvents(10)
+        version = rx_data.installed_version()
+        if self._probe_result is None:
+            raise GuardUnavailable(f"the SIP guard's self-test packet to {host}:{port} never arrived "
+                                   f"({rx_data.DISTRIBUTION} {version})")
+        if self._probe_result:
+            raise GuardUnavailable(
+                f"{rx_data.DISTRIBUTION} {version}: pjsip_rx_data is not laid out as the SIP guard reads it "
+                f"({self._probe_result}); its offsets are for {rx_data.PJSUA2_VERSION}")
+        self._verified = True
+        log.info("guard ready (%s %s, pjsip_rx_data layout checked)", rx_data.DISTRIBUTION, version)
 
     def pjsua_max_calls(self) -> int:
         """pjsua's call slots: what was asked for, clamped to the build's PJSUA_MAX_CALLS."""
@@ -135,40 +175,8 @@ class SipGuard:
         self.counts[what] = self.counts.get(what, 0) + 1
 
     # -- rdata access ----------------------------------------------------------------------
-    def _calibrate(self, rdata: int) -> bool:
-        info = self._lib.pjsip_rx_data_get_info(rdata) or b""
-        words = info.split()
-        if len(words) < 3 or words[0] != b"Request":
-            return False
-        method = words[2].split(b"/")[0] + b" "
-        # pkt_info.packet follows tp_info (whose ioqueue key differs between builds) and a timestamp.
-        starts = [o for o in range(_PKT_MIN_OFFSET, _PKT_MAX_OFFSET, 8) if ctypes.string_at(rdata + o, len(method)) == method]
-        if not starts:
-            return False
-        packet = rdata + starts[0]
-        for off in range(starts[0] + 64, starts[0] + _MAX_SCAN, 8):
-            if c_void_p.from_address(rdata + off).value == packet:
-                src = ctypes.string_at(rdata + off - 56)
-                port = c_int.from_address(rdata + off - 8).value
-                length = c_int.from_address(rdata + off + 8).value
-                try:
-                    ipaddress.ip_address(src.decode())
-                except ValueError:
-                    return False
-                if not (0 < port < 65536 and 0 < length <= off):
-                    return False
-                self._msg_off = off
-                log.info("guard ready (pjsip_rx_data: msg_buf at +%d)", off)
-                return True
-        return False
-
     def _read(self, rdata: int) -> tuple[bytes, str]:
-        off = self._msg_off
-        assert off is not None
-        buf = c_void_p.from_address(rdata + off).value
-        length = c_int.from_address(rdata + off + 8).value
-        src = ctypes.string_at(rdata + off - 56).decode()
-        return ctypes.string_at(buf, length), src
+        return self._rx.raw(rdata), self._rx.source(rdata)
 
     def _respond(self, rdata: int, status: int, reason: str, headers: list[tuple[str, str]]) -> None:
         pool = c_void_p.from_address(rdata).value  # tp_info.pool: lives while pjsip handles rdata
@@ -180,13 +188,28 @@ class SipGuard:
         self._lib.pjsip_endpt_respond_stateless(self._endpt, rdata, status, byref(PjStr.of(reason)),
                                                 ctypes.addressof(head), None)
 
-    def _retransmission(self, rdata: int) -> bool:
-        """An INVITE whose server transaction exists already (pjsip absorbs it; it costs nothing)."""
+    def _has_tsx(self, rdata: int, method: int) -> bool:
+        """A server transaction for this request's branch and ``method`` exists already."""
         pool = c_void_p.from_address(rdata).value
         key = PjStr()
-        if self._lib.pjsip_tsx_create_key(pool, byref(key), PJSIP_ROLE_UAS, self._invite_method, rdata) != 0:
+        if self._lib.pjsip_tsx_create_key(pool, byref(key), PJSIP_ROLE_UAS, method, rdata) != 0:
             return False
         return bool(self._lib.pjsip_tsx_layer_find_tsx2(byref(key), 0))
+
+    def _retransmission(self, rdata: int) -> bool:
+        """An INVITE whose server transaction exists already (pjsip absorbs it; it costs nothing)."""
+        return self._has_tsx(rdata, self._invite_method)
+
+    def _known_dialog(self, rdata: int) -> bool:
+        """pjsua holds the dialog this request names, or a transaction for it (a retransmission).
+
+        Two hash lookups on pjsip's own parse of the headers: the UAS dialog's local tag is the
+        To tag of requests the caller sends in it, and its remote tag their From tag.
+        """
+        rx = self._rx
+        if self._lib.pjsip_ua_find_dialog(rx.call_id(rdata), rx.to_tag(rdata), rx.from_tag(rdata), 0):
+            return True
+        return self._has_tsx(rdata, rx.method(rdata))
 
     def _refuse_invite(self, rdata: int, why: str) -> bool:
         self._count(why)
@@ -217,18 +240,21 @@ class SipGuard:
         return False
 
     # -- callbacks (SIP thread) ------------------------------------------------------------
-    def _ready(self, rdata: int) -> bool:
-        if self._msg_off is None and not self._broken:
-            if not self._calibrate(rdata):
-                self._broken = True
-                log.error("error sip.guard_unavailable cannot read pjsip_rx_data; %s",
-                          "dropping every request (allow-list or auth is configured)" if self.fail_closed
-                          else "requests pass unguarded")
-        return self._msg_off is not None
+    def _on_probe(self, rdata: int) -> int:
+        """Before the layout is checked: test it on the probe, drop everything."""
+        info = self._lib.pjsip_rx_data_get_info(rdata) or b""
+        if self._probe is not None and info.startswith(self._probe_info):
+            try:
+                self._probe_result = self._rx.verify(rdata, self._probe) or ""
+            except Exception as e:  # noqa: BLE001 -- reported by install, in its one line
+                self._probe_result = f"reading the packet failed: {e}"
+        return 1
 
     def _on_response(self, rdata: int) -> int:
         try:
-            if self._msg_off is None or not self.admission.networks.networks:
+            if not self._verified:
+                return 1
+            if not self.admission.networks.networks:
                 return 0
             _, src = self._read(rdata)
             return 0 if self.admission.networks.allows(src) else 1
@@ -238,8 +264,8 @@ class SipGuard:
 
     def _on_guard(self, rdata: int) -> int:
         try:
-            if not self._ready(rdata):
-                return 1 if self.fail_closed else 0
+            if not self._verified:
+                return self._on_probe(rdata)
             raw, src = self._read(rdata)
             return 1 if self._decide(rdata, raw, src) else 0
         except Exception:
@@ -257,7 +283,10 @@ class SipGuard:
         req = sip_lint.parse(raw)
         if req is None:
             return False
-        limit = "ok" if req.in_dialog or req.method == "ACK" else adm.limiter.check(src)
+        # A To tag is a claim: it exempts a request from the limit and from auth only when pjsua
+        # holds that dialog (issue #17: ";tag=x" on every request walked past both).
+        known = req.claims_dialog and self._known_dialog(rdata)
+        limit = "ok" if known or req.method == "ACK" else adm.limiter.check(src)
         if limit != "ok":
             self._count("rate_limited")
             if limit == "limited_first":
@@ -271,8 +300,15 @@ class SipGuard:
             self._count(f"lint_{verdict.status}")
             self._respond(rdata, verdict.status, verdict.reason, verdict.headers)
             return True
-        if req.in_dialog:
+        if known:
             return False
+        if req.claims_dialog:
+            # pjsip's dialog layer would answer 481 too, but it matches on the To tag alone; this
+            # way nothing with an unknown dialog reaches pjsua. An ACK is never answered.
+            self._count("no_dialog")
+            if req.method != "ACK":
+                self._respond(rdata, 481, "Call/Transaction Does Not Exist", [])
+            return True
         # A retransmission belongs to an INVITE that passed already, and reusing its nonce
         # count would read as a replay: its transaction absorbs it.
         if req.method == "INVITE" and self.auth is not None and not self._retransmission(rdata):
@@ -295,7 +331,7 @@ class SipGuard:
 
     def _on_fallback(self, rdata: int) -> int:
         try:
-            if self._msg_off is None:
+            if not self._verified:
                 return 0
             raw, _ = self._read(rdata)
             req = sip_lint.parse(raw)

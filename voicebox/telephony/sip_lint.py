@@ -2,7 +2,7 @@
 
 pjsip already drops what it cannot parse. These are the well-parsed-but-wrong cases that the
 torture tests of RFC 4475 name (mismatch01, multi01, clerr, bext01, sdp01), plus the little a
-caller of this module needs to know about a request (method, in or out of a dialog).
+caller of this module needs to know about a request (method, whether it claims a dialog).
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ class Request:
     method: str
     headers: list[tuple[str, str]]  # (lower-case full name, value), unfolded, in order
     body: bytes
-    in_dialog: bool
+    # It has a To tag, so it says it belongs to a dialog; only a lookup in pjsua's dialogs can
+    # say whether it does (sip_guard). REGISTER is never in one, and pjsip matches a CANCEL by
+    # the INVITE it cancels, tag or none.
+    claims_dialog: bool
     uri: str = ""  # the Request-URI, as sent
 
     def get(self, name: str) -> list[str]:
@@ -53,7 +56,8 @@ def parse(raw: bytes) -> Request | None:
         name = name.strip().lower()
         headers.append((COMPACT.get(name, name), value.strip()))
     to = [v for k, v in headers if k == "to"]
-    return Request(parts[0], headers, body, bool(to and _TAG.search(to[0])), parts[1])
+    tagged = bool(to and _TAG.search(to[0])) and parts[0] not in ("REGISTER", "CANCEL")
+    return Request(parts[0], headers, body, tagged, parts[1])
 
 
 def check(req: Request, datagram: bool) -> Verdict | None:
