@@ -8,6 +8,8 @@ version for all), with the default agent's system prompt and a different caller 
 reply, as on a call (only the system prompt's prefix is cached between replies). Candidates are
 measured round-robin, ``--repeat`` rounds, so that all see the same load on the machine.
 
+    unzip -q PORTABLE.whl 'llama_cpp/lib/*' 'bin/*' -d /tmp/builds/portable   # from the wheel cache
+    unzip -q NATIVE.whl 'llama_cpp/lib/*' -d /tmp/builds/native                # LLAMA_BUILD=native
     .venv/bin/python benchmarks/llm_cpu_builds.py \
         --candidate portable=/tmp/builds/portable/lib \
         --candidate portable:haswell=/tmp/builds/portable/lib \
