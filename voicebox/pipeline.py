@@ -370,6 +370,7 @@ class CallPipeline:
         rule = "default"
         over_agent_ms = 0  # caller speech heard over the agent in the current turn
         started_over_agent = False
+        handed_to_brain = -1  # start of the last turn given to the brain
         was_held = False
         while not self.stopped.is_set():
             frame = self.inbound.read_exact(self.frame_samples, timeout=0.1)
@@ -402,7 +403,9 @@ class CallPipeline:
             too_short = detector.in_turn and detector.silence_ms >= FALSE_BARGE_SILENCE_MS and (
                 detector.voiced_ms < self.cfg.vad.min_turn_ms
             )
-            if barge is not None and (too_short or (not detector.in_turn and not ended)) and detector.start_ms == barge.start_ms:
+            if barge is not None and (too_short or (not detector.in_turn and not ended)) and (
+                detector.start_ms == barge.start_ms != handed_to_brain
+            ):
                 # Too short to be a turn at all (under min_turn_ms), and the caller has gone
                 # quiet: a click or a cough. The reply resumes now, not after a full hangover.
                 self._barge = None
@@ -442,6 +445,9 @@ class CallPipeline:
                     first_index = index - len(ev.audio) // self.frame_samples + 1
                     if self._track is not None:
                         self._track.turn_ended(first_index)
+                    # Its barge-in, if any, is now the brain's to resolve once the turn is
+                    # transcribed; a slow transcript must not look like a turn that fizzled out.
+                    handed_to_brain = ev.start_ms
                     item = (ev, decided_at, first_index, rule, level.floor_dbfs)
                     try:
                         self._turns.put_nowait(item)
