@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
+from tests.busy_child import busy_child
 from voicebox.telemetry.processes import process_tree, tree_cpu_s, tree_usage
-
-BUSY_CHILD = """
-import time
-t = time.process_time()
-while time.process_time() - t < 1.0:
-    pass
-print("done", flush=True)
-time.sleep(60)
-"""
-
 
 def test_a_live_childs_cpu_and_memory_are_counted():
     before = tree_usage(os.getpid())
-    child = subprocess.Popen([sys.executable, "-c", BUSY_CHILD], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "done"  # a second of CPU spent, still alive
+    with busy_child(1.0) as child:  # a second of CPU spent, still alive
         assert child.pid in process_tree(os.getpid())
         after = tree_usage(os.getpid())
         assert after["cpu_s"] - before["cpu_s"] >= 0.9
         assert after["peak_rss_mb"] > before["peak_rss_mb"]
-    finally:
-        child.kill()
-        child.wait()
     assert child.pid not in process_tree(os.getpid())
 
 

@@ -1,8 +1,7 @@
 import os
-import subprocess
-import sys
 import time
 
+from tests.busy_child import busy_child
 from voicebox.config import SipConfig
 from voicebox.telephony.admission import Admission, CpuLoad, NetworkFilter, SourceLimiter
 
@@ -67,32 +66,17 @@ def test_cpu_load_never_goes_negative():
     assert cpu.fraction == 0.0
 
 
-SPINNER = """
-import time
-t = time.process_time()
-while time.process_time() - t < 1.5:
-    pass
-print("done", flush=True)
-time.sleep(60)
-"""
-
-
 def test_cpu_load_counts_a_busy_child_while_the_parent_idles():
     """The llama.cpp worker is a child process: a child spinning one core is load (issue #17)."""
     cpu = CpuLoad(window_s=60, cores=1)
     own = os.times()
     cpu.sample()
     t0 = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-c", SPINNER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "done"  # blocks: the parent idles meanwhile
+    with busy_child(1.5):  # the parent idles while the child spins
         cpu.sample()
         elapsed = time.monotonic() - t0
         parent_s = sum(os.times()[:2]) - sum(own[:2])
         counted_s = cpu.fraction * elapsed  # one core: the fraction is cores busy
-    finally:
-        child.kill()
-        child.wait()
     assert parent_s < 0.5, "the parent itself stayed idle"
     # The child spent 1.5 s of CPU in the window (more with its start-up), however long a shared
     # machine made it wait: the load counts all of it. os.times() alone counted none of it.
