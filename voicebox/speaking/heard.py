@@ -17,8 +17,8 @@ sentence ends, where Piper leaves silence. Syllables track speaking time far bet
 ones late. Errors stay inside one clip (usually one sentence), because each clip's start and
 length are exact.
 
-Measured against whisper-base word timestamps on Piper (en_US-joe-medium) audio of the Riverside
-answers, one clip per sentence (240 word ends): this estimate's median error is ~105 ms (p90
+Measured against whisper-base word timestamps on Piper (en_US-joe-medium) audio of the default
+agent's answers, one clip per sentence (240 word ends): this estimate's median error is ~105 ms (p90
 ~230 ms), against ~145 ms (p90 ~290 ms) for a split by letters and ~200 ms (p90 ~460 ms) for a
 uniform one. The pause weights were picked on that set.
 """
