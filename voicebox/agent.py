@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from voicebox.config import ConfigError, format_validation_error, read_toml
+from voicebox.outcomes.settings import OutcomesConfig
 
 BUILTIN_DIR = Path(__file__).parent / "agents"
 
@@ -317,6 +318,10 @@ class AgentConfig(BaseModel):
     hours: Hours | None = Field(None, description="Opening hours as data; derives the facts hours_<weekday>, "
                                 "opening_hours and closed_days.")
     replies: Replies = Field(default_factory=Replies)
+    outcomes: OutcomesConfig = Field(
+        default_factory=OutcomesConfig,
+        description="Where bookings, messages and callback requests are delivered (webhook, email, calendar).",
+    )
     goodbye: str = Field("Thanks for calling. Goodbye!", min_length=1)
     goodbye_phrases: list[str] = Field(
         default_factory=lambda: ["bye", "goodbye", "good bye", "that's all", "that is all"],
