@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from voicebox.agent import AgentConfig, load_agent
-from voicebox.chat import ChatSession, Style, converse
+from voicebox.chat import ChatOutcomes, ChatSession, Style, converse
 from voicebox.config import ModelsConfig
 from voicebox.thinking.dialog import Dialog
 from voicebox.thinking.intent_router import IntentRouter
@@ -56,6 +56,7 @@ def test_a_scripted_call_with_the_default_agent(tmp_path):
         "I'd like to book a cleaning",
         "My name is Dana Smith",
         "next Tuesday in the morning",
+        "my number is 312 555 0142",
         "yes",
         "can I speak to a person",
         "bye",
@@ -70,14 +71,18 @@ def test_a_scripted_call_with_the_default_agent(tmp_path):
     assert "9 am to 1 pm" in saturday[0] and saturday[0].startswith("agent: ")
     assert saturday[1].strip().startswith("[template: hours ")
 
-    read_back = after(out, "caller: next Tuesday in the morning")
-    assert read_back[0] == (
-        "agent: Thank you, Dana Smith. That's a cleaning for next Tuesday, in the morning. Is that right?"
-    )
+    # The real clock: next Tuesday's date is whatever it is today, its first free morning time.
+    asked = after(out, "caller: next Tuesday in the morning")
+    assert asked[0].startswith("agent: Sure, Tuesday, ") and " at 8 am." in asked[0], asked[0]
+    read_back = after(out, "caller: my number is 312 555 0142")
+    assert read_back[0].startswith("agent: Thank you, Dana Smith. That's a cleaning on Tuesday, "), read_back[0]
+    assert read_back[0].endswith(", at 8 am, and we can reach you on 3 1 2, 5 5 5, 0 1 4 2. Is that right?")
     assert read_back[1].strip().startswith("[booking: ")
     confirmed = after(out, "caller: yes")
-    assert confirmed[0].startswith("agent: Great. The front desk will call you")
-    assert "confirmation" in confirmed[1]
+    assert confirmed[0] == "agent: Great, you're booked in. We look forward to seeing you. Is there anything else I can help with?"
+    assert confirmed[1].strip().startswith("[booking: booking ") and "stored" in confirmed[1]
+    assert confirmed[2].startswith("[outcome booking: Appointment: cleaning for Dana Smith on Tuesday, ")
+    assert confirmed[2].endswith("(chat: not saved)]")
 
     transfer = after(out, "caller: can I speak to a person")
     assert transfer[0] == "agent: Of course, let me put you through to the front desk."
@@ -215,3 +220,20 @@ def test_an_internal_error_ends_the_chat_with_the_apology(dental, router):
     text = out.getvalue()
     assert f"agent: {agent.apology}" in text and text.rstrip().endswith("[hang up]")
     assert "42 Mill Lane" not in text
+
+
+def test_a_completed_form_is_an_event_and_its_slot_is_taken_for_the_rest_of_the_chat(dental, router):
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    now = dt.datetime(2025, 3, 5, 10, 0, tzinfo=ZoneInfo("America/Chicago"))  # a Wednesday
+    out = io.StringIO()
+    dialog = Dialog(dental, router, None, ModelsConfig(), clock=lambda: now, outcomes=ChatOutcomes(),
+                    session_id="chat", agent_id="riverside_dental")
+    book = ["I'd like to book a cleaning on Friday at 9 am", "My name is Dana Smith", "312 555 0142", "yes"]
+    converse(ChatSession(dialog, out, Style()), [*book, *book])
+    lines = out.getvalue().splitlines()
+    events = [line for line in lines if line.startswith("[outcome ")]
+    assert events == ["[outcome booking: Appointment: cleaning for Dana Smith on Friday, March 7 at 9 am, "
+                      "phone 312 555 0142. (chat: not saved)]"]
+    assert any("Friday, March 7 at 9 am has just been booked by another patient" in line for line in lines)

@@ -4,7 +4,11 @@ Typed lines stand in for the caller's transcripts; the replies are what the call
 The Dialog is the very one ``pipeline.py`` builds (router, booking, model tiers, honest
 fallbacks), and each Decision is acted on the way ``CallPipeline._handle_turn`` acts on it, so a
 business owner sees on the screen what a caller would get on the phone. What a call does that
-text cannot (a transfer, a hang-up) is shown as an event in brackets.
+text cannot (a transfer, a hang-up, a completed form) is shown as an event in brackets.
+
+The chat has no outcome store: a completed booking, message or callback request is held in
+memory for the session only (so a time booked once is taken for the rest of the chat) and shown
+as ``[outcome booking: ... (chat: not saved)]``.
 
 Only the intent router and the language model are loaded, the model in its worker process as
 ``serve`` runs it (``--no-model`` skips it); no speech models.
@@ -13,6 +17,7 @@ Only the intent router and the language model are loaded, the model in its worke
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import os
 import sys
@@ -23,6 +28,7 @@ from typing import TextIO
 
 from voicebox.agent import AgentConfig
 from voicebox.config import Config
+from voicebox.outcomes.draft import OutcomeDraft
 from voicebox.thinking.dialog import Decision, Dialog
 from voicebox.thinking.intent_router import IntentRouter
 from voicebox.thinking.language_model import ChatModel
@@ -41,6 +47,21 @@ class Style:
 
     def dim(self, text: str) -> str:
         return f"\x1b[2m{text}\x1b[0m" if self.color else text
+
+
+class ChatOutcomes:
+    """The chat's outcome sink: completed forms kept in memory, never saved anywhere."""
+
+    def __init__(self) -> None:
+        self.kept: list[OutcomeDraft] = []
+
+    def is_free(self, agent: str, start: dt.datetime, end: dt.datetime) -> bool:
+        return not any(d.agent == agent and d.start is not None and d.end is not None and start < d.end
+                       and d.start < end for d in self.kept)
+
+    def record(self, draft: OutcomeDraft) -> str:
+        self.kept.append(draft)
+        return f"chat-{len(self.kept)}"
 
 
 class ChatSession:
@@ -102,6 +123,8 @@ class ChatSession:
         elif d.kind in ("say", "reprompt"):
             self._say(d.text)
             self._note(d.tier, d.intent, d.confidence, d.reason)
+            if d.outcome is not None:
+                self._event(f"outcome {d.outcome.kind}: {d.outcome.summary} (chat: not saved)")
         else:
             self._model_reply(text, d)
 
@@ -192,7 +215,7 @@ def converse(session: ChatSession, lines: Iterable[str]) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """The ``voicebox chat`` command."""
-    from voicebox.agent import load_agent
+    from voicebox.agent import agent_file, load_agent
     from voicebox.config import load_config
     from voicebox.logs import setup_logging
 
@@ -200,13 +223,16 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     # Warnings only, on stderr: the transcript on stdout stays clean enough to diff in tests.
     setup_logging("WARNING")
-    agent = load_agent(args.agent or cfg.agent)
+    agent_name = args.agent or cfg.agent
+    agent = load_agent(agent_name)
     router = IntentRouter.for_agent(agent)  # as engines.load_engines builds it
     small, large = (None, None) if args.no_model else _load_models(agent, cfg)
     interactive = sys.stdin.isatty()
     style = Style(quiet=args.quiet, color=sys.stdout.isatty() and "NO_COLOR" not in os.environ)
     try:
-        session = ChatSession(Dialog(agent, router, small, cfg.models, large), sys.stdout, style)
+        dialog = Dialog(agent, router, small, cfg.models, large, outcomes=ChatOutcomes(), session_id="chat",
+                        agent_id=agent_file(agent_name).stem)
+        session = ChatSession(dialog, sys.stdout, style)
         return converse(session, caller_lines(sys.stdin, sys.stdout, interactive))
     except KeyboardInterrupt:
         sys.stdout.write("\n")

@@ -11,7 +11,10 @@ import pytest
 from voicebox.agent import load_agent
 from voicebox.config import ModelsConfig
 from voicebox.thinking.dialog import Dialog, is_goodbye, system_prompt, unsupported_numbers
+from voicebox.thinking.form_fields import find_choice
 from voicebox.thinking.intent_router import IntentRouter
+
+from memory_sink import MemorySink
 
 
 class FakeModel:
@@ -54,8 +57,9 @@ def router(agent):
 WEDNESDAY_10AM = dt.datetime(2025, 3, 5, 10, 0, tzinfo=ZoneInfo("America/Chicago"))
 
 
-def make(agent, router, small=None, large=None, now: dt.datetime = WEDNESDAY_10AM) -> Dialog:
-    return Dialog(agent, router, small, ModelsConfig(), large, clock=lambda: now)
+def make(agent, router, small=None, large=None, now: dt.datetime = WEDNESDAY_10AM, outcomes=None) -> Dialog:
+    return Dialog(agent, router, small, ModelsConfig(), large, clock=lambda: now, outcomes=outcomes,
+                  agent_id="test_agent", session_id="s-1")
 
 
 @pytest.mark.parametrize(
@@ -103,10 +107,13 @@ def test_booking_collects_slots_and_reads_them_back(agent, router):
     dialog = make(agent, router)
     first = dialog.decide("I'd like to book a cleaning for next Tuesday morning.")
     assert first.intent == "booking" and first.tier == "booking"
-    assert "name" in first.text and "cleaning" in first.text and "Tuesday" in first.text
+    # The morning's first free time on the real date (the practice opens at 8).
+    assert first.text == "Sure, cleaning, Tuesday, March 11 at 8 am. Could I have your name, please?"
     second = dialog.decide("My name is Dana Smith.")
-    assert second.tier == "booking"
-    assert "Dana Smith" in second.text and "next Tuesday" in second.text and "cleaning" in second.text
+    assert second.tier == "booking" and "phone number" in second.text
+    third = dialog.decide("It's 312 555 0142.")
+    assert third.text == ("Thank you, Dana Smith. That's a cleaning on Tuesday, March 11, at 8 am, and we can reach "
+                          "you on 3 1 2, 5 5 5, 0 1 4 2. Is that right?")
 
 
 def test_reprompt_ladder_then_transfer_and_reset_on_a_clear_turn(agent, router):
@@ -195,12 +202,15 @@ def test_unsupported_numbers():
 
 
 def test_yes_after_the_booking_read_back_confirms_it(agent, router):
-    dialog = make(agent, router)
-    for said in ("I'd like to book a cleaning for next Tuesday morning.", "My name is Dana Smith."):
+    sink = MemorySink()
+    dialog = make(agent, router, outcomes=sink)
+    for said in ("I'd like to book a cleaning for next Tuesday morning.", "My name is Dana Smith.", "312 555 0142"):
         dialog.remember(said, dialog.decide(said).text)
     d = dialog.decide("Yes, that's right.")
-    assert d.tier == "booking" and "front desk will call" in d.text
-    assert not dialog.booking.active
+    assert d.tier == "booking" and "booked in" in d.text
+    assert not dialog.form.active
+    assert d.outcome is sink.recorded[0] and d.outcome_id == "out-1"
+    assert (d.outcome.agent, d.outcome.session_id) == ("test_agent", "s-1")
 
 
 def test_yes_to_a_transfer_offer_transfers(agent, router):
@@ -237,24 +247,27 @@ def test_details_that_matter(text, read_back):
     assert details_that_matter(text) == read_back
 
 
-def test_unsure_day_is_confirmed_before_booking_and_yes_acts_on_it(agent, router):
+def test_unsure_booking_details_wait_for_the_forms_own_read_back(agent, router):
+    """A form reads every detail back before it stores anything; the unsure day is not asked
+    about twice (once alone, once in the read-back)."""
     dialog = make(agent, router)
     d = dialog.decide("I'd like a cleaning on Tuesday at 10 am.", logprob=-0.65)
-    assert d.kind == "say" and d.tier == "confirm"
-    assert d.text == "I heard Tuesday at 10 am. Is that right?"
-    assert not dialog.booking.active  # nothing acted on yet
+    assert d.kind == "say" and d.tier == "booking", d
+    assert dialog.form.values["when"] == dt.datetime(2025, 3, 11, 10, 0, tzinfo=ZoneInfo("America/Chicago"))
     dialog.remember("I'd like a cleaning on Tuesday at 10 am.", d.text)
-    d = dialog.decide("Yes.", logprob=-0.3)
-    assert d.tier == "booking" and dialog.booking.day == "Tuesday"
+    d = dialog.decide("My name is Dana Smith.", logprob=-0.7)
+    assert d.tier == "booking" and dialog.form.values["name"] == "Dana Smith", d
+    assert dialog.unconfirmed is None
 
 
-def test_refused_read_back_asks_again_and_forgets_it(agent, router):
+def test_an_unsure_cancellation_is_read_back_before_it_is_acted_on(agent, router):
     dialog = make(agent, router)
-    dialog.decide("I'd like to book a cleaning.", logprob=-0.2)  # a booking under way
-    dialog.decide("My name is Dana Smith.", logprob=-0.7)
+    d = dialog.decide("I need to cancel my appointment on Tuesday at 10 am.", logprob=-0.65)
+    assert d.tier == "confirm" and "Tuesday at 10 am" in d.text, d
+    dialog.remember("I need to cancel my appointment on Tuesday at 10 am.", d.text)
     d = dialog.decide("No.", logprob=-0.2)
     assert d.tier == "confirm" and "again" in d.text
-    assert dialog.unconfirmed is None and dialog.booking.name is None
+    assert dialog.unconfirmed is None
 
 
 def test_sure_transcripts_and_unimportant_ones_are_not_read_back(agent, router):
@@ -282,27 +295,38 @@ def test_hours_questions_are_answered_from_the_clock(agent, router, said, now, e
     assert (d.kind, d.intent, d.tier, d.text) == ("say", "hours", "template", expected)
 
 
-def test_booking_on_a_closed_day_is_refused_and_the_day_asked_again(agent, router):
+def test_booking_on_a_closed_day_is_refused_and_open_days_offered(agent, router):
     dialog = make(agent, router)
-    d = dialog.decide("I'd like to book a cleaning on Sunday.")
-    assert d.tier == "booking" and d.text.startswith("On Sunday we're closed. We open again on Monday at 8 am.")
-    assert dialog.booking.day is None and dialog.booking.service == "cleaning" and "a preferred day" in d.text
+    d = dialog.decide("I'd like to book a cleaning on Sunday at 10 am.")
+    assert d.tier == "booking" and d.text == (
+        "On Sunday we're closed. We open again on Monday at 8 am. The nearest appointments I can offer are "
+        "Saturday, March 8 at 10 am or Monday, March 10 at 10 am. Would one of those suit you?")
+    assert "when" not in dialog.form.values and dialog.form.values["service"] == "cleaning"
 
 
 def test_another_trade_books_its_own_services_in_its_own_words():
     plumber = load_agent("harbor_plumbing")
     dialog = make(plumber, IntentRouter.for_agent(plumber),
                   now=dt.datetime(2025, 3, 5, 10, 0, tzinfo=ZoneInfo("Europe/London")))
+    sink = MemorySink()
+    dialog = make(plumber, IntentRouter.for_agent(plumber),
+                  now=dt.datetime(2025, 3, 5, 10, 0, tzinfo=ZoneInfo("Europe/London")), outcomes=sink)
     first = dialog.decide("I have a blocked drain, can someone come on Friday at 9 am?")
-    assert (first.intent, dialog.booking.service, dialog.booking.day) == ("booking", "drain unblocking", "Friday")
-    assert "your name" in first.text
-    dialog.remember("...", first.text)
-    read_back = dialog.decide("My name is Sam Jones.")
-    assert read_back.text == "Thank you, Sam Jones. That's a drain unblocking for Friday, at 9 am. Is that right?"
-    dialog.remember("My name is Sam Jones.", read_back.text)
-    assert dialog.decide("Yes.").text == plumber.booking.confirmed
+    assert first.intent == "booking"
+    assert first.text == "Right, drain unblocking, Friday, March 7 at 9 am. Who should the engineer ask for?"
+    for said in ("Sam Jones.", "12 Quay Street, HB1 2AA", "0161 496"):
+        reply = dialog.decide(said)
+        dialog.remember(said, reply.text)
+    assert reply.text == "Sorry, that number didn't sound complete. Last thing: a mobile number in case we're running late?"
+    read_back = dialog.decide("020 7946 0958")
+    assert read_back.text == (
+        "Lovely. So that's drain unblocking at 12 Quay Street, HB1 2AA, on Friday, March 7, at 9 am, for Sam Jones, "
+        "and we'll ring 0 2 0, 7 9 4 6, 0 9 5 8 if we're held up. Is that all correct?")
+    confirmed = dialog.decide("Yes.")
+    assert confirmed.text == plumber.form_for("booking").confirmed
+    assert sink.recorded[0].fields["phone"] == "+442079460958"
     # Nothing of the dental practice is bookable here.
-    assert dialog._new_booking().update("a teeth whitening please") is False
+    assert find_choice("a teeth whitening please", plumber.form_for("booking").fields[0].choices) is None
 
 
 def test_yes_transfers_only_after_a_line_with_an_offer_phrase(agent, router):

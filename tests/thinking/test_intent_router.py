@@ -127,7 +127,7 @@ def router(agent) -> IntentRouter:
 def test_intent_names_and_actions(intents):
     names = [t["name"] for t in intents]
     expected = {"hours", "location", "prices", "booking", "human", "services", "goodbye", "billing",
-                "insurance", "emergency", "cancel", "thanks"}
+                "insurance", "emergency", "cancel", "thanks", "message", "callback"}
     assert sorted(names) == sorted(expected)
     actions = {t["name"]: t.get("action", "answer") for t in intents}
     assert actions["human"] == "transfer"

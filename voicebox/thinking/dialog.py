@@ -20,17 +20,18 @@ from typing import Iterator, Literal
 
 from voicebox.agent import AgentConfig
 from voicebox.config import ModelsConfig
-from voicebox.thinking.booking import Booking
+from voicebox.outcomes.draft import OutcomeDraft, OutcomeSink
+from voicebox.thinking.form_fields import find_name, loose_when
+from voicebox.thinking.forms import FormSession
 from voicebox.thinking.clause_chunker import ClauseChunker
 from voicebox.thinking.intent_router import IntentRouter
 from voicebox.thinking.language_model import ChatModel
 from voicebox.thinking.opening_hours import Clock, OpeningHours
 
-# Intent names with a meaning of their own (README, "The agent file"): the intent named
-# "booking" runs the slot filling of [booking]; it and "cancel" act on a day, time or name, so
-# an unsure transcript of either is read back before it is acted on.
-BOOKING_INTENT = "booking"
-ACTING_INTENTS = frozenset({BOOKING_INTENT, "cancel"})
+# An intent name with a meaning of its own (README, "The agent file"): "cancel", like every
+# intent that starts a form, acts on a day, time or name, so an unsure transcript of it is read
+# back before it is acted on.
+CANCEL_INTENT = "cancel"
 HISTORY_TURNS = 3  # caller/agent pairs kept in the prompt; short prompts keep prefill fast
 MAX_SENTENCES = 2  # the persona promises one or two short sentences
 
@@ -45,9 +46,11 @@ class Decision:
     text: str = ""  # what to say, for every kind but "model"
     intent: str | None = None
     confidence: float = 0.0
-    tier: str = ""  # template | booking | small | large | person | none
+    tier: str = ""  # template | booking (a form's turn) | confirm | small | large | person | none
     reason: str = ""
     sensitive: bool = False
+    outcome: OutcomeDraft | None = None  # a form just stored (a booking, a message, a callback request)
+    outcome_id: str = ""
 
 
 def system_prompt(agent: AgentConfig) -> str:
@@ -90,15 +93,13 @@ _DIGIT_RUN = re.compile(r"\d[\d ,.-]{2,}\d")
 
 def _details(text: str) -> dict[str, str]:
     """The parts of a sentence a wrong guess would be costly on: a day, a time, a name, a number."""
-    slots = Booking()
-    slots.update(text)
     found = {}
-    if slots.day:
-        found["day"] = slots.day
-    if slots.time:
-        found["time"] = slots.time.removeprefix("in the ")  # "Friday afternoon", "Tuesday at 10 am"
-    if slots.name:
-        found["name"] = f"the name {slots.name}"
+    when = loose_when(text)
+    if when:
+        found["when"] = when  # "Friday afternoon", "Tuesday at 10 am"
+    name = find_name(text, asked=False)
+    if name:
+        found["name"] = f"the name {name}"
     number = _DIGIT_RUN.search(text)
     if number and not re.search(r"card|cvv|security code|expir", text, re.I):
         found["number"] = "the number " + " ".join(re.sub(r"\D", "", number.group(0)))
@@ -111,7 +112,7 @@ def details_that_matter(text: str) -> str:
     Card numbers are never read back aloud; a payment turn is confirmed by the front desk.
     """
     d = _details(text)
-    when = " ".join(v for k, v in d.items() if k in ("day", "time"))
+    when = d.get("when", "")
     rest = [v for k, v in d.items() if k in ("name", "number")]
     return " and ".join([p for p in [when, *rest] if p])
 
@@ -128,9 +129,12 @@ def is_goodbye(text: str, phrases: list[str]) -> bool:
 class Dialog:
     def __init__(
         self, agent: AgentConfig, router: IntentRouter, small: ChatModel | None, models: ModelsConfig,
-        large: ChatModel | None = None, *, clock: Clock | None = None,
+        large: ChatModel | None = None, *, clock: Clock | None = None, outcomes: OutcomeSink | None = None,
+        session_id: str = "", agent_id: str = "",
     ) -> None:
-        """``clock`` (tests: a fake one) returns an aware datetime; the hours are computed from it."""
+        """``clock`` (tests: a fake one) returns an aware datetime; the hours are computed from it.
+        ``outcomes`` keeps what a form collects (None: the caller is told it could not be saved
+        and offered a person); ``session_id`` and ``agent_id`` go into each outcome."""
         self.agent = agent
         self.router = router
         self.small = small
@@ -141,8 +145,13 @@ class Dialog:
         self._facts_text = " ".join(agent.facts.values())
         self.unclear_streak = 0
         self.hours = OpeningHours(agent.hours, clock, agent.language) if agent.hours is not None else None
-        self._services = agent.service_cues()
-        self.booking = self._new_booking(active=False)
+        self.clock = clock
+        self.outcomes = outcomes
+        self.session_id = session_id
+        self.agent_id = agent_id
+        self._forms = agent.active_forms()
+        self._acting = frozenset({CANCEL_INTENT, *(f.intent for f in self._forms)})
+        self.form: FormSession | None = None  # the form being filled, if any
         self.last_tier = ""
         self.last_reason = ""
         self.unconfirmed: str | None = None  # a turn read back, waiting for the caller's yes
@@ -166,17 +175,19 @@ class Dialog:
                 self.unconfirmed = text
                 return Decision("say", self.agent.replies.confirm_details.format(details=details), tier="confirm",
                                 reason=f"middling confidence ({logprob:.2f}) on {details_kinds(text)}")
+        route = None
+        if self.form is not None and self.form.active:
+            route = self.router.route(text)
+            decided = self._form_turn(text, route)
+            if decided is not None:
+                return decided
         answer = yes_or_no(text)
         if answer is not None and self.history and self.history[-1]["content"].rstrip().endswith("?"):
             # A bare yes/no answers our last question; the router would call it unclear.
             self.unclear_streak = 0
             return self._confirmation(answer)
-        route = self.router.route(text)
+        route = route or self.router.route(text)
         base = {"intent": route.intent, "confidence": route.confidence}
-        if self.booking.active and not self.booking.confirmed_back and route.intent in (None, BOOKING_INTENT):
-            if self.booking.update(text) or route.intent == BOOKING_INTENT:
-                self.unclear_streak = 0
-                return Decision("say", self._booking_prompt(text), tier="booking", reason="booking slots", **base)
         if route.unclear:
             if is_goodbye(text, self.agent.goodbye_phrases):
                 return Decision("hangup", self.agent.goodbye, tier="template", reason="goodbye phrase", **base)
@@ -191,15 +202,17 @@ class Dialog:
             return Decision("say", self.agent.no_information, tier="none", reason="unknown intent", **base)
         answer = self.agent.fill(intent.answer) if intent.answer else ""
         extra = {"sensitive": intent.sensitive, **base}
+        form = next((f for f in self._forms if f.intent == intent.name), None)
+        if form is not None:
+            self.form = FormSession(form, self.agent, self.hours, clock=self.clock, outcomes=self.outcomes,
+                                    agent_id=self.agent_id, session_id=self.session_id)
+            reply = self.form.open(text)
+            return Decision("say", reply.text, tier="booking", reason=reply.reason, **extra)
         if intent.action == "transfer":
             return Decision("transfer", answer or self.agent.actions.transfer_announcement, tier="template",
                             reason="intent", **extra)
         if intent.action == "hangup":
             return Decision("hangup", answer or self.agent.goodbye, tier="template", reason="intent", **extra)
-        if intent.name == BOOKING_INTENT:
-            self.booking = self._new_booking()
-            self.booking.update(text)
-            return Decision("say", self._booking_prompt(text), tier="booking", reason="booking started", **extra)
         if intent.action == "hours" and self.hours is not None:
             return Decision("say", self.hours.answer(text, answer), tier="template", reason="hours from the clock",
                             **extra)
@@ -208,33 +221,28 @@ class Dialog:
             return Decision("model", tier=tier, reason="complex intent" if tier == "large" else "intent", **extra)
         return Decision("say", answer, tier="template", reason="intent", **extra)
 
-    def _new_booking(self, active: bool = True) -> Booking:
-        return Booking.for_agent(self._services, self.agent.booking, active=active)
-
-    def _booking_prompt(self, text: str) -> str:
-        """The booking's next question; a day or time the business is closed (or that is too
-        soon) is said so and asked for again instead of being read back."""
-        problem = self.hours.booking_problem(text) if self.hours is not None else None
-        if problem is None:
-            return self.booking.next_prompt()
-        self.booking.forget_when()
-        return f"{problem} {self.booking.next_prompt()}"
+    def _form_turn(self, text: str, route) -> Decision | None:
+        """The form's answer to ``text``, or None when the sentence is for another intent (a
+        question asked mid-form is answered; the form waits for the next sentence)."""
+        form = self.form
+        assert form is not None
+        if route.intent != form.form.intent and not form.claims(text):
+            return None  # another intent, out of scope or unclear: answered as ever, the form waits
+        reply = form.turn(text)
+        self.unclear_streak = 0
+        return Decision("say", reply.text, intent=form.form.intent, confidence=1.0, tier="booking",
+                        reason=reply.reason, outcome=reply.outcome, outcome_id=reply.outcome_id)
 
     def _would_act_on(self, text: str) -> bool:
-        """Read-backs are for details the agent is about to act on (a booking, a cancellation),
-        not for a question that merely mentions a day ("What time do you open on Saturday?")."""
-        return self.booking.active or self.router.route(text).intent in ACTING_INTENTS
+        """Read-backs are for details the agent is about to act on at once (a cancellation), not
+        for a question that merely mentions a day ("What time do you open on Saturday?"). A
+        form's details are not read back one by one: the form reads all of them back before it
+        stores anything, and a second "is that right?" on the same number only lengthens the call."""
+        if self.form is not None and self.form.active:
+            return False
+        return self.router.route(text).intent in self._acting - {f.intent for f in self._forms}
 
     def _confirmation(self, yes: bool) -> Decision:
-        booking = self.booking
-        if booking.active and booking.confirmed_back:
-            booking.active = False
-            if yes:
-                text = self.agent.booking.confirmed
-            else:
-                self.booking = self._new_booking()
-                text = f"{self.agent.booking.restart} {self.booking.next_prompt()}"
-            return Decision("say", text, intent=BOOKING_INTENT, confidence=1.0, tier="booking", reason="confirmation")
         last = self.history[-1]["content"].lower()
         if yes and any(p.lower() in last for p in self.agent.actions.offer_phrases):
             return Decision("transfer", self.agent.actions.transfer_announcement, tier="template", reason="accepted offer")
