@@ -32,10 +32,13 @@ class DeliveryFailed(Exception):
     """One try failed. ``permanent`` (a 4xx, a rejected recipient, bad credentials) sends the
     delivery to dead-letter at once; otherwise the outbox backs off and tries again."""
 
-    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+    def __init__(self, reason: str, *, permanent: bool = False, detail: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
+        # What the far end said (a response body): kept with the delivery for `voicebox outcomes`,
+        # never logged, since it may echo the outcome's personal data back.
+        self.detail = detail
 
 
 class Channel(Protocol):
