@@ -200,10 +200,13 @@ def sipp(scenario: str, port: int, timeout_s: int = 20, extra: list[str] | None 
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s + 10, stdin=subprocess.DEVNULL)
 
 
-def sipp_uas(port: int, timeout_s: int = 60) -> subprocess.Popen:
-    """A real SIP peer answering one call on ``port`` (sipp's built-in UAS): the front desk."""
+def sipp_uas(port: int, timeout_s: int = 60, messages: Path | None = None) -> subprocess.Popen:
+    """A real SIP peer answering one call on ``port`` (sipp's built-in UAS): the front desk.
+    ``messages``: where sipp writes every SIP message it sends and receives."""
     cmd = [_sipp_exe(), "-sn", "uas", "-i", HOST, "-p", str(port), "-m", "1", "-nostdin",
            "-timeout", f"{timeout_s}s", "-timeout_error"]
+    if messages is not None:
+        cmd += ["-trace_msg", "-message_file", str(messages)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
 
 
