@@ -170,6 +170,7 @@ class CallResult:
     turns: list[TurnResult] = field(default_factory=list)
     transfer_to: str = ""  # the REFER's target, if the agent transferred us
     transfer_answered: bool = False  # the call to that target was answered
+    refused_transfers: list[str] = field(default_factory=list)  # REFERs we answered 603 (--refuse-replaces)
     srtp: bool = False  # the audio stream ran over RTP/SAVP (SRTP)
     jitter_buffer_ms: float | None = None  # our receive jitter buffer's average delay (pjmedia stats)
     hold_ms: float | None = None  # we put the call on hold (re-INVITE a=sendonly) here (--hold-s)
@@ -190,8 +191,14 @@ class CallerCall(pj.Call):
         self.reason = ""
         self.transfer_to = ""
         self.transferred: CallerCall | None = None  # the new call a REFER made us place
+        self.refuse_replaces = False  # a phone or PBX that does not do attended transfer
+        self.refused: list[str] = []
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:  # noqa: N802
+        if self.refuse_replaces and "replaces=" in prm.dstUri.lower():
+            self.refused.append(prm.dstUri)
+            prm.statusCode = 603  # pjsua answers the REFER with this instead of 202
+            return
         self.transfer_to = prm.dstUri
         self.transferred = CallerCall(self.account)
         prm.newCall = self.transferred
@@ -283,6 +290,7 @@ class Caller:
         self._ports: list[pj.AudioMediaPort] = []
         self.codec = codec
         self.echo_db, self.echo_delay_ms = echo_db, echo_delay_ms
+        self.refuse_replaces = False
 
     def pump(self, seconds: float) -> None:
         end = time.monotonic() + seconds
@@ -309,6 +317,7 @@ class Caller:
         ``hold_turn`` (1-based) for this long, take it off hold, and go on with the next turn."""
         res = CallResult(uri, self.codec)
         call = CallerCall(self.acc)
+        call.refuse_replaces = self.refuse_replaces
         rec = Recorder()
         tap = Tap(rec)
         player = Player(rec, rec if self.echo_db is not None else None, self.echo_db or 0.0, self.echo_delay_ms)
@@ -449,6 +458,7 @@ class Caller:
                 self.pump(0.5)
                 call.transferred.hangup(pj.CallOpParam(True))
                 self.pump(1)
+        res.refused_transfers = list(call.refused)
         res.jitter_buffer_ms = _jitter_buffer_ms(call)
         if call.state != pj.PJSIP_INV_STATE_DISCONNECTED:
             if hang_up:
@@ -610,10 +620,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="put the call on hold (re-INVITE a=sendonly) this long, during a reply, then unhold")
     p.add_argument("--hold-turn", type=int, default=1, help="the turn (1-based) whose reply the hold interrupts")
     p.add_argument("--hold-into-reply-ms", type=int, default=600, help="how far into that reply the hold comes")
+    p.add_argument("--refuse-replaces", type=int, default=0, choices=[0, 1],
+                   help="1: answer a REFER with Replaces (attended transfer) 603, as phones without it do")
     args = p.parse_args(argv)
     faulthandler.enable()  # a crash inside pjsua prints where it happened
     caller = Caller(args.host, args.codec, args.rtp_port, args.transport, args.srtp, args.jitter_buffer_ms,
                     args.echo_db, args.echo_delay_ms)
+    caller.refuse_replaces = bool(args.refuse_replaces)
     try:
         res = caller.run(
             args.uri, args.play, args.record, args.quiet_ms,
