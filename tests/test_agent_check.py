@@ -136,6 +136,43 @@ def test_a_missing_transfer_target_is_a_warning(tmp_path):
     assert any("transfer_uri is not set" in w.message for w in report.warnings)
 
 
+MESSAGE_FORM = """
+[[intents]]
+name = "message"
+answer = "I can take a message."
+examples = ["can i leave a message", "take a message please", "tell the baker something", "pass a message on"]
+
+[[forms]]
+name = "note"
+intent = "message"
+kind = "message"
+not_stored = "Sorry, I couldn't save that."
+
+[[forms.fields]]
+name = "phone"
+type = "phone"
+ask = "Your number?"
+
+[[forms.fields]]
+name = "text"
+type = "text"
+ask = "The message?"
+"""
+
+
+def test_forms_are_checked_at_their_lines(tmp_path):
+    text = HEAD + LOCATION + MESSAGE_FORM
+    report = check_agent(write(tmp_path, text), cross_validate_router=False)
+    assert not report.errors
+    offer = next(w for w in report.warnings if "not_stored offers no person" in w.message)
+    assert offer.line == line_containing(text, 'not_stored = "Sorry')
+    assert any("phone_region is not set" in w.message for w in report.warnings)
+    assert "forms: note (message, started by message)" in format_report(report)
+    bad = text.replace('intent = "message"', 'intent = "messages"')
+    [error] = check_agent(write(tmp_path, bad), cross_validate_router=False).errors
+    assert "started by intent 'messages', which the file does not have" in error.message
+
+
 def test_overlapping_intents_show_in_the_confusion_table(tmp_path):
     text = HEAD + LOCATION + HOURS + OPENING_TIMES
     report = check_agent(write(tmp_path, text))

@@ -268,3 +268,50 @@ def test_unknown_builtin_agent_lists_builtins():
 def test_missing_agent_path(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         load_agent(str(tmp_path / "absent.toml"))
+
+
+# -- [agents]: several agents, chosen by the dialled user ------------------------------------
+
+
+def test_agents_table_maps_dialled_users(tmp_path):
+    path = write(tmp_path, '[agents]\ndental = "riverside_dental"\nPlumbing = "harbor_plumbing"\ndefault = "dental"\n')
+    cfg = load_config(path)
+    assert cfg.agents is not None
+    assert cfg.agents.routes() == {"dental": "riverside_dental", "plumbing": "harbor_plumbing"}  # users: any case
+    assert cfg.agents.default == "dental"
+
+
+def test_no_agents_table_means_one_agent_for_everyone():
+    cfg = load_config()
+    assert cfg.agents is None and cfg.agent == "riverside_dental"
+
+
+def test_agents_without_default_is_valid(tmp_path):
+    cfg = load_config(write(tmp_path, '[agents]\ndental = "riverside_dental"\n'))
+    assert cfg.agents is not None and cfg.agents.default == ""
+
+
+def test_agents_set_from_the_command_line():
+    cfg = load_config(None, {"agents.dental": "riverside_dental", "agents.default": "dental"})
+    assert cfg.agents is not None and cfg.agents.routes() == {"dental": "riverside_dental"}
+
+
+@pytest.mark.parametrize(
+    "toml,problem",
+    [
+        ("[agents]\n", "at least one dialled user"),
+        ('[agents]\ndefault = "dental"\n', "at least one dialled user"),
+        ('[agents]\ndental = "riverside_dental"\ndefault = "plumbing"\n', "'plumbing' is not one of the users"),
+        ('[agents]\n"den tal" = "riverside_dental"\n', "not a SIP user part"),
+        ('[agents]\n"a@b" = "riverside_dental"\n', "not a SIP user part"),
+        ('[agents]\ndental = ""\n', "agent name or path is empty"),
+        ('[agents]\ndental = "riverside_dental"\nDental = "harbor_plumbing"\n', "the same user"),
+        ("[agents]\ndental = 3\n", "agents.dental: Input should be a valid string"),
+        ('agent = "harbor_plumbing"\n[agents]\ndental = "riverside_dental"\n', "either agent"),
+    ],
+)
+def test_bad_agents_table_is_refused(tmp_path, toml, problem):
+    path = write(tmp_path, toml)
+    with pytest.raises(ConfigError) as ei:
+        load_config(path)
+    assert problem in str(ei.value) and str(path) in str(ei.value), str(ei.value)

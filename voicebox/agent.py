@@ -108,6 +108,155 @@ class BookingConfig(BaseModel):
         return self
 
 
+FieldType = Literal["name", "phone", "datetime", "choice", "number", "text"]
+FormKind = Literal["booking", "message", "callback"]
+# What each kind of field answers to when a caller asks to change it ("the number", "the time").
+DEFAULT_CALLED: dict[str, list[str]] = {
+    "name": ["name"], "phone": ["number", "phone"], "datetime": ["time", "day", "date"],
+}
+DEFAULT_INVALID: dict[str, str] = {
+    "name": "Sorry, I didn't catch the name.",
+    "phone": "Sorry, that doesn't sound like a full phone number.",
+    "datetime": "Sorry, I didn't catch the day and time.",
+    "choice": "Sorry, I didn't catch which one.",
+    "number": "Sorry, I didn't catch the number.",
+    "text": "Sorry, I didn't catch that.",
+}
+
+
+class FormField(BaseModel):
+    """One thing a form collects, asked for in the order the fields are listed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., pattern=r"^[a-z][a-z0-9_]*$", description="The key it is stored and read back under.")
+    type: FieldType = Field(..., description="name | phone | datetime | choice | number | text")
+    ask: str = Field(..., min_length=1, description="The question that asks for it.")
+    ask_time: str = Field("What time on {day} would suit you?", min_length=1,
+                          description="datetime: asks for the time once a day without one was named ({day}).")
+    invalid: str = Field("", description="Said before asking again when an answer cannot be used; "
+                         "a default per type when empty.")
+    called: list[str] = Field(default_factory=list, description="What callers call it when they want it changed "
+                              "('the number'); defaults by type, and always the field's name.")
+    choices: list[Service] = Field(default_factory=list, description="choice: the options, with other words for them.")
+    units: list[str] = Field(default_factory=list, description="number: words after a number that mean this field "
+                             "('people'), so it is taken from any sentence, not only as an answer.")
+    min: int | None = Field(None, description="number: the smallest allowed.")
+    max: int | None = Field(None, description="number: the largest allowed.")
+    lead_minutes: int | None = Field(None, ge=0, le=60 * 24 * 60,
+                                     description="datetime: notice needed; default [hours].booking_lead_minutes "
+                                     "for a booking, none otherwise.")
+
+    @model_validator(mode="after")
+    def _type_needs(self) -> "FormField":
+        if self.type == "choice" and not self.choices:
+            raise ValueError(f"field {self.name!r}: a choice needs choices")
+        if self.type != "choice" and self.choices:
+            raise ValueError(f"field {self.name!r}: only a choice has choices")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"field {self.name!r}: min is above max")
+        names = [c.name.lower() for c in self.choices]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"field {self.name!r}: choices named twice: {dupes}")
+        for tmpl, known in ((self.ask, set()), (self.ask_time, {"day"}), (self.invalid, set())):
+            unknown = set(template_fields(tmpl)) - known
+            if unknown:
+                raise ValueError(f"field {self.name!r}: unknown placeholder(s) {sorted(unknown)} in {tmpl!r}")
+        return self
+
+    def invalid_line(self) -> str:
+        return self.invalid or DEFAULT_INVALID[self.type]
+
+    def called_words(self) -> list[str]:
+        return list(dict.fromkeys([*(self.called or DEFAULT_CALLED.get(self.type, [])), self.name.replace("_", " ")]))
+
+
+class Form(BaseModel):
+    """What the agent collects for one kind of outcome (a booking, a message, a callback request),
+    started by an intent, filled slot by slot, read back, and stored on the caller's yes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(..., pattern=r"^[a-z][a-z0-9_]*$")
+    intent: str = Field(..., description="The intent that starts it.")
+    kind: FormKind = Field(..., description="booking | message | callback: what the outcome is.")
+    fields: list[FormField] = Field(..., min_length=1, description="What it collects, in the order asked.")
+    duration_minutes: int = Field(30, ge=5, le=24 * 60, description="booking: how long the slot is.")
+    start: str = Field("", description="Said before the first question when the opening sentence filled nothing.")
+    got: str = Field("Sure, {got}.", min_length=1, description="Echoes what a sentence filled ({got}).")
+    read_back: str = Field("", description="Read back once every field is filled; {field} placeholders "
+                           "(a datetime field also {field_day} and {field_time}). Default: the values listed.")
+    read_back_intro: str = Field("Let me read that back: {values}. Is that right?", min_length=1,
+                                 description="The default read-back ({values}).")
+    confirmed: str = Field("Thank you, that's all noted. Is there anything else I can help with?", min_length=1,
+                           description="Said once the outcome is stored, after the caller's yes.")
+    change: str = Field("Sorry about that. What would you like to change?", min_length=1,
+                        description="Said after a no to the read-back.")
+    cancelled: str = Field("Okay, I've cancelled that. Is there anything else I can help with?", min_length=1)
+    not_stored: str = Field(
+        "I'm sorry, I couldn't save that just now. Would you like me to put you through to someone?",
+        min_length=1, description="Said when the outcome could not be stored; should offer a person "
+        "(one of actions.offer_phrases), so that a yes transfers.",
+    )
+    slot_taken: str = Field("Sorry, {time} has just been taken.", min_length=1,
+                            description="booking: the slot went to another caller ({time}).")
+    alternatives: str = Field("The nearest times I can offer are {options}. Would one of those suit you?",
+                              min_length=1, description="Offers free times ({options}).")
+    no_alternatives: str = Field(
+        "I'm sorry, I can't find a free time near then. Would you like me to put you through to someone?",
+        min_length=1,
+    )
+    or_word: str = Field("or", min_length=1)
+    summary: str = Field("", description="One sentence for the person at the business, with {field} "
+                         "placeholders; default: the form's name and the values.")
+    cancel_phrases: list[str] = Field(
+        default_factory=lambda: ["cancel that", "cancel it", "forget it", "never mind", "nevermind",
+                                 "don't bother", "stop that"],
+        description="Caller phrases that drop the form (whole words, case-insensitive).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Form":
+        names = [f.name for f in self.fields]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"form {self.name!r}: fields named twice: {dupes}")
+        if self.kind == "booking" and sum(f.type == "datetime" for f in self.fields) != 1:
+            raise ValueError(f"form {self.name!r}: a booking needs exactly one datetime field (its slot)")
+        values = set(names) | {f"{f.name}_{p}" for f in self.fields if f.type == "datetime" for p in ("day", "time")}
+        checks = {"start": set(), "got": {"got"}, "read_back": values, "read_back_intro": {"values"},
+                  "confirmed": set(), "change": set(), "cancelled": set(), "not_stored": set(),
+                  "slot_taken": {"time"}, "alternatives": {"options"}, "no_alternatives": set(), "summary": values}
+        for key, known in checks.items():
+            unknown = set(template_fields(getattr(self, key))) - known
+            if unknown:
+                raise ValueError(f"form {self.name!r}: {key}: unknown placeholder(s) {sorted(unknown)}; "
+                                 f"known: {sorted(known)}")
+        return self
+
+    def field(self, name: str) -> FormField | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+
+def booking_form(booking: BookingConfig) -> Form:
+    """The form an older agent file's [booking] section stands for: name, service (when it
+    lists any) and a day and time, in its own wording; its {day} and {time} read the slot back."""
+    ask = booking.ask
+    fields = [FormField(name="name", type="name", ask=ask.format(missing=booking.ask_for["name"]))]
+    if booking.services:
+        fields.append(FormField(name="service", type="choice", choices=booking.services,
+                                ask=ask.format(missing=booking.ask_for["service"])))
+    day_and_time = f"{booking.ask_for['day']} {booking.and_word} {booking.ask_for['time']}"
+    fields.append(FormField(name="when", type="datetime", ask=ask.format(missing=day_and_time),
+                            ask_time=ask.format(missing=booking.ask_for["time"])))
+    read_back = booking.read_back.replace("{day}", "{when_day}").replace("{time}", "{when_time}")
+    if not booking.services:
+        read_back = read_back.replace("{service}", "")  # as the older booking read it back: nothing there
+    return Form(name="booking", intent="booking", kind="booking", fields=fields, start=booking.start,
+                got=booking.got, read_back=read_back, confirmed=booking.confirmed)
+
+
 class Recognizer(BaseModel):
     """Words of this business that help hear the caller right."""
 
@@ -120,6 +269,12 @@ class Recognizer(BaseModel):
     )
     vocabulary: list[str] = Field(
         default_factory=list, description="Extra words to expect (names, streets) besides those in the file."
+    )
+    prompt: Literal["vocabulary", "off"] = Field(
+        "vocabulary",
+        description="vocabulary: every decode of a call is prompted with this business's words (its name, what "
+        "its forms book, the proper nouns of its facts, [recognizer] vocabulary, then the rest; 32 tokens at "
+        "most), measured to help in benchmarks/results/wer.md; off: no prompt.",
     )
 
     @field_validator("confusions")
@@ -275,10 +430,32 @@ class Actions(BaseModel):
         description="A caller's bare yes right after an agent line containing one of these is taken as yes to "
         "a transfer offer, and the call is transferred.",
     )
+    transfer_mode: Literal["blind", "warm"] = Field(
+        "blind",
+        description="blind: REFER the caller to transfer_uri. warm: call transfer_uri first, say warm_summary "
+        "to whoever answers, then connect the caller (REFER with Replaces); blind when that fails.",
+    )
+    warm_answer_timeout_s: float = Field(
+        20, gt=0, le=120, description="Warm transfer: how long the target may ring before the blind REFER."
+    )
+    warm_summary: str = Field(
+        "Hello, this is the {agent} phone assistant with a caller: {reason}. Connecting you now.",
+        min_length=1,
+        description="Warm transfer: the one sentence the target hears; {agent} is the agent's name, {reason} why.",
+    )
     dtmf_prompt: str = Field("", description="Offered with re-prompts, e.g. 'press 0 for the front desk'.")
     dtmf: dict[str, Literal["transfer", "hangup", "repeat"]] = Field(
         default_factory=lambda: {"0": "transfer"}, description="Key → action (RFC 4733 events or SIP INFO)."
     )
+
+    @field_validator("warm_summary")
+    @classmethod
+    def _summary_fields(cls, v: str) -> str:
+        try:
+            v.format(agent="", reason="")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ValueError(f"warm_summary may use only {{agent}} and {{reason}}: {e}") from None
+        return v
 
     @field_validator("dtmf")
     @classmethod
@@ -308,7 +485,12 @@ class AgentConfig(BaseModel):
     )
     actions: Actions = Field(default_factory=Actions)
     tiers: Tiers = Field(default_factory=Tiers)
-    booking: BookingConfig = Field(default_factory=BookingConfig)
+    booking: BookingConfig = Field(default_factory=BookingConfig, description="Older files: the booking form "
+                                   "the intent named 'booking' runs, when the file has no [[forms]].")
+    forms: list[Form] = Field(default_factory=list, description="What the agent collects: bookings, messages, "
+                              "callback requests, each started by an intent.")
+    phone_region: str | None = Field(None, description="Where callers' phone numbers are from when they give no "
+                                     "country code (ISO 3166 region, e.g. 'GB', 'US'); unset: only +country numbers.")
     out_of_scope: list[str] = Field(
         default_factory=list,
         description="Things callers of this business ask that no intent covers (other trades, other services). "
@@ -381,6 +563,39 @@ class AgentConfig(BaseModel):
         self.facts.update(derived)
         return self
 
+    @field_validator("phone_region")
+    @classmethod
+    def _known_region(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        import phonenumbers
+
+        if v.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"{v!r} is not a region phone numbers are known for (e.g. 'GB', 'US')")
+        return v.upper()
+
+    @model_validator(mode="after")
+    def _forms_fit_the_file(self) -> "AgentConfig":
+        if self.forms and "booking" in self.model_fields_set:
+            raise ValueError("forms: the file has both [[forms]] and [booking]; describe the booking as a form")
+        intents = {i.name for i in self.intents}
+        seen: dict[str, str] = {}
+        for form in self.forms:
+            if form.intent not in intents:
+                raise ValueError(f"forms: form {form.name!r} is started by intent {form.intent!r}, "
+                                 f"which the file does not have; known: {sorted(intents)}")
+            if form.intent in seen:
+                raise ValueError(f"forms: intent {form.intent!r} starts both {seen[form.intent]!r} and {form.name!r}")
+            seen[form.intent] = form.name
+            if self.hours is None and any(f.type == "datetime" for f in form.fields):
+                raise ValueError(f"forms: form {form.name!r} has a datetime field, which needs [hours] "
+                                 "(its time zone and opening hours)")
+        names = [f.name for f in self.forms]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"forms: names used twice: {dupes}")
+        return self
+
     @model_validator(mode="after")
     def _intent_actions_have_what_they_need(self) -> "AgentConfig":
         hours_intents = [i.name for i in self.intents if i.action == "hours"]
@@ -417,17 +632,32 @@ class AgentConfig(BaseModel):
         per_day = {f"hours_{d}" for d in WEEKDAYS}
         return {k: v for k, v in self.facts.items() if k not in per_day}
 
+    def active_forms(self) -> list[Form]:
+        """The file's [[forms]]; an older file's [booking] as the form of the intent named 'booking'."""
+        if self.forms:
+            return list(self.forms)
+        if self.intent("booking") is None:
+            return []
+        return [booking_form(self.booking)]
+
+    def form_for(self, intent: str | None) -> Form | None:
+        return next((f for f in self.active_forms() if f.intent == intent), None)
+
+    def choices(self) -> list[Service]:
+        """Every option of every choice field of every form (what can be booked, and the like)."""
+        return [c for form in self.active_forms() for f in form.fields for c in f.choices]
+
     def service_cues(self) -> dict[str, tuple[str, ...]]:
-        """Bookable service name → the words that name it (its name first)."""
-        return {s.name: s.cues() for s in self.booking.services}
+        """Each option of the forms' choice fields → the words that name it (its name first)."""
+        return {c.name: c.cues() for c in self.choices()}
 
     def vocabulary(self) -> list[str]:
         """Words this business's callers are likely to say that a recognizer may not expect:
         the business name, services and their other names, the correct side of each known
         confusion, and the capitalized words of the facts (streets, towns, insurers)."""
         words: list[str] = [self.name]
-        for service in self.booking.services:
-            words += [service.name, *service.also]
+        for choice in self.choices():
+            words += [choice.name, *choice.also]
         words += [said for said, _ in self.recognizer.confusions]
         for text in self.facts.values():
             words += re.findall(r"\b[A-Z][a-zA-Z'-]+(?:\s+[A-Z][a-zA-Z'-]+)*", text)

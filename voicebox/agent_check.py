@@ -215,6 +215,20 @@ def _call_warnings(agent: AgentConfig, lines: dict) -> list[Finding]:
                     f"example {example!r} of intent {intent.name!r} is also an example of {other!r}: "
                     "the router cannot tell them apart on it",
                 ))
+    for i, form in enumerate(agent.forms):
+        if not any(p.lower() in form.not_stored.lower() for p in agent.actions.offer_phrases):
+            found.append(Finding(
+                "warning", line_of(lines, ("forms", i, "not_stored")) or line_of(lines, ("forms", i)),
+                f"form {form.name!r}: not_stored offers no person (it contains none of actions.offer_phrases "
+                f"{agent.actions.offer_phrases}): a caller whose {form.kind} could not be saved cannot say yes "
+                "to a transfer",
+            ))
+        if agent.phone_region is None and any(f.type == "phone" for f in form.fields):
+            found.append(Finding(
+                "warning", line_of(lines, ("forms", i)),
+                f"form {form.name!r} asks for a phone number but phone_region is not set: only numbers "
+                "with a country code (+44 ...) will be accepted",
+            ))
     wants_transfer = [i.name for i in agent.intents if i.action == "transfer"]
     if agent.after_reprompts == "transfer":
         wants_transfer.append("after_reprompts")
@@ -281,7 +295,9 @@ def format_report(report: Report) -> str:
     if report.agent is not None:
         a = report.agent
         n_examples = sum(len(i.examples) for i in a.intents)
-        out += ["", f"{report.path}: {a.name!r}: {len(a.intents)} intents, {n_examples} examples, {len(a.facts)} facts"]
+        forms = ", ".join(f"{f.name} ({f.kind}, started by {f.intent})" for f in a.active_forms()) or "none"
+        out += ["", f"{report.path}: {a.name!r}: {len(a.intents)} intents, {n_examples} examples, {len(a.facts)} facts",
+                f"  forms: {forms}"]
     n_err, n_warn = len(report.errors), len(report.warnings)
     out.append(f"{n_err} error{'s' * (n_err != 1)}, {n_warn} warning{'s' * (n_warn != 1)}")
     return "\n".join(out)

@@ -14,8 +14,8 @@ log = logging.getLogger("voicebox")
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from voicebox.agent import load_agent
-    from voicebox.engines import load_engines
+    from voicebox.agent_directory import load_directory
+    from voicebox.engines import load_shared_engines
     from voicebox.logs import setup_logging
     from voicebox.memory import cap_malloc_arenas
     from voicebox.model_store import ModelError
@@ -37,7 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
     setup_logging(cfg.log.level)
     if cfg.privacy.content == "full":
         log.warning("privacy.content=full: caller and agent words will be written to call records and logs")
-    agent = load_agent(cfg.agent)
+    agents = load_directory(cfg)  # every agent file, checked before anything loads
     from voicebox.telephony.rx_data import GuardUnavailable, check_version
     try:
         check_version()  # before the models load: a wrong pjsua2 wheel is known at once
@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"voicebox: {e}", file=sys.stderr)
         return 2
     try:
-        engines = load_engines(cfg, agent)
+        engines = load_shared_engines(cfg, agents.agents)
     except ModelError as e:
         log.error("error model.missing %s", e)
         return 2
@@ -68,14 +68,25 @@ def _serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(cfg.media.gil_switch_interval_ms / 1000)
     retention = RetentionJob(cfg.data_dir, cfg.privacy.retention_days)
     retention.start()  # expired records go before the first new call is written
+    from voicebox.outcomes.service import OutcomeSetupError, service_for_serve
+
+    try:
+        outcomes = service_for_serve(cfg, agents.agents)
+    except OutcomeSetupError as e:  # a missing webhook secret, an unusable database: say so, don't serve
+        print(f"voicebox: {e}", file=sys.stderr)
+        engines.close()
+        retention.stop()
+        return 2
+    outcomes.start()  # resumes deliveries a previous run left pending
     store = RecordStore(cfg.data_dir)
     metrics = Metrics()
+    metrics.add_agents(agents.agents)
     for worker in engines.workers():
         worker.on_restart = metrics.worker_restarts.labels(worker.name).inc
     if cfg.metrics.enabled:
         port = metrics.serve(cfg.metrics.host, cfg.metrics.port)
         log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, port)
-    server = SipServer(cfg, agent, engines, store, metrics)
+    server = SipServer(cfg, agents, engines, store, metrics, outcomes)
     # Transports open only now: OPTIONS get 200 once the models are loaded, which is how
     # tests and monitors know the agent is ready.
     try:
@@ -83,12 +94,14 @@ def _serve(args: argparse.Namespace) -> int:
     except GuardUnavailable as e:  # the SIP guard's self-test: serving unguarded is not an option
         print(f"voicebox: {e}", file=sys.stderr)
         engines.close()
+        outcomes.stop()
         return 2
     # SIGTERM drains (finishes calls in progress, see sip.drain_timeout_s); Ctrl-C stops at once.
     signal.signal(signal.SIGTERM, lambda *_: server.request_drain())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
     server.run()
     engines.close()
+    outcomes.stop()  # after the last call: its outcome is stored; the outbox resumes next start
     retention.stop()
     store.flush()
     log.info("stopped")
@@ -187,6 +200,12 @@ def _purge(args: argparse.Namespace) -> int:
         return 2
     n = purge(_data_dir(args), age)
     print(f"removed {n} files older than {args.older_than}")
+    from voicebox.outcomes.store import OutcomeStore, outcomes_path
+
+    if outcomes_path(_data_dir(args)).exists():  # outcomes hold personal data too: same retention
+        store = OutcomeStore(outcomes_path(_data_dir(args)))
+        print(f"removed {store.purge(age)} outcomes older than {args.older_than}")
+        store.close()
     return 0
 
 
@@ -252,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--config", help="voicebox TOML for the in-process agent")
     b.add_argument("--agent", default="", help="agent TOML (or built-in name) to bench instead of the configured one")
     b.add_argument("--server-config", default="", help="extra TOML lines for the SIP run's voicebox serve")
+    b.add_argument("--rtp-ports", default="", help="SIP run: the UDP port range for RTP, e.g. 58000-58999 "
+                   "(the server gets the lower half, the callers the upper)")
     b.add_argument("--caller-jitter-buffer-ms", type=int, default=-1,
                    help="the SIP caller's fixed jitter buffer (-1: pjmedia's adaptive default)")
     b.add_argument("--agent-jitter-buffer-ms", type=int, default=-1,
@@ -276,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--folds", type=int, default=5, help="cross-validation folds over each intent's examples")
     k.add_argument("--no-router", action="store_true", help="skip the router's cross-validation")
     k.set_defaults(fn=_check)
+    from voicebox.outcomes.cli import add_parser as add_outcomes_parser
+
+    add_outcomes_parser(sub)  # voicebox outcomes: list, show, export, retry
     args = p.parse_args(argv)
     try:
         return args.fn(args)

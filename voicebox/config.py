@@ -6,6 +6,7 @@ reader of the file never has to guess. Errors name the offending field.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -28,8 +29,28 @@ class SipTlsConfig(_Strict):
     port: int = Field(5061, ge=1, le=65535, description="TLS listening port.")
     cert_file: Path = Field(description="PEM certificate (chain) presented to peers.")
     key_file: Path = Field(description="PEM private key of cert_file.")
-    ca_file: Path | None = Field(None, description="PEM CA list to verify peers with (needed by verify_peer).")
-    verify_peer: bool = Field(False, description="Refuse peers whose certificate ca_file does not vouch for.")
+    ca_file: Path | None = Field(
+        None, description="PEM CA list peers' certificates are checked against; unset: the system's CA store."
+    )
+    # Where voicebox is the TLS client (REGISTER to a trunk, a transfer's REFER target) it checks
+    # the server by default (issue #17, item 6): an unverified registrar can be anyone on the path.
+    verify_server: bool = Field(
+        True,
+        description="As a TLS client (registering with a TLS registrar), refuse a server whose certificate "
+        "ca_file (or, without one, the system's CA store) does not vouch for, or that names another host. "
+        "false: a self-signed lab PBX only (a warning is logged at start).",
+    )
+    verify_client: bool = Field(
+        False, description="As a TLS server, require callers to present a certificate that ca_file vouches for."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _verify_peer_was_split(cls, data: object) -> object:
+        if isinstance(data, dict) and "verify_peer" in data:
+            raise ValueError("verify_peer was split in two: verify_server (default true: a TLS server voicebox "
+                             "connects to is checked) and verify_client (default false)")
+        return data
 
 
 class SipRegisterConfig(_Strict):
@@ -103,6 +124,16 @@ class SipConfig(_Strict):
     )
     source_burst_invites: int = Field(10, ge=1, description="Burst allowed above source_invites_per_s.")
     max_tracked_sources: int = Field(10000, ge=16, le=1_000_000, description="Source addresses the rate limiter remembers.")
+    # Each TCP/TLS connection holds one of the SIP ioqueue's 64 slots for as long as its peer
+    # keeps it open (voicebox/telephony/connection_budget.py).
+    max_connections_per_source: int = Field(
+        8, ge=1, le=40, description="Incoming TCP/TLS connections kept from one source address; more are closed."
+    )
+    max_connections: int = Field(
+        40, ge=1, le=48,
+        description="Incoming TCP/TLS connections kept in all; past it the oldest that never sent a request "
+        "is closed (or the new one).",
+    )
     allow_networks: list[str] = Field(
         default_factory=list, description="If set, only these source networks (CIDR) get any answer; others are dropped."
     )
@@ -117,10 +148,17 @@ class SipConfig(_Strict):
         description="Codecs offered/accepted, most preferred first.",
     )
     srtp: Literal["off", "optional", "mandatory"] = Field(
-        "optional", description="SRTP (SDES keys): used when the peer offers it / never / required."
+        "optional", description="SRTP (SDES keys) on calls over TLS: used when the peer offers it / never / "
+        "required (see sdes_without_tls for UDP/TCP)."
     )
     drain_timeout_s: float = Field(
         600.0, ge=0, description="On SIGTERM, wait this long for calls in progress to end before hanging up."
+    )
+    sdes_without_tls: bool = Field(
+        False,
+        description="Let calls signalled over plain UDP/TCP use SRTP too. Its SDES keys travel in the SDP, "
+        "readable by anyone on the path; off, SRTP is offered and accepted over TLS only and a plain call "
+        "that offers nothing but SRTP gets 488. On, a warning is logged at start.",
     )
     tls: SipTlsConfig | None = Field(None, description="Listen on TLS too (see [sip.tls]).")
     # "register" is a BaseModel attribute: the field has another name, the file keeps [sip.register].
@@ -342,8 +380,55 @@ class TestingConfig(_Strict):
     )
 
 
+# A dialled user is matched case-insensitively (an operator writes "dental", a PBX may send
+# "Dental"); what a SIP user part may hold that a config key would want: letters, digits, + . _ ~ -.
+_DIALLED_USER = re.compile(r"^[A-Za-z0-9+][A-Za-z0-9._~+-]*$")
+
+
+class AgentsConfig(_Strict):
+    """``[agents]``: which agent answers each dialled user (the INVITE's Request-URI user part).
+
+    Every other key is a dialled user and its value an agent (built-in name or path), e.g.
+    ``dental = "riverside_dental"``. ``default`` is the user whose agent answers users not listed;
+    without it they get 404 Not Found.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    __pydantic_extra__: dict[str, str] = Field(init=False)  # the dialled users, as written
+
+    default: str = Field("", description="Dialled user whose agent answers users not listed (empty: 404).")
+
+    @model_validator(mode="after")
+    def _routes_usable(self) -> "AgentsConfig":
+        routes = self.__pydantic_extra__ or {}
+        if not routes:
+            raise ValueError('list at least one dialled user and its agent, e.g. reception = "my_agent"')
+        seen: dict[str, str] = {}
+        for user, agent in routes.items():
+            if not _DIALLED_USER.match(user):
+                raise ValueError(f"{user!r} is not a SIP user part (letters, digits, + . _ ~ -)")
+            if not agent.strip():
+                raise ValueError(f"{user}: agent name or path is empty")
+            if user.lower() in seen:
+                raise ValueError(f"{seen[user.lower()]!r} and {user!r} are the same user (matched ignoring case)")
+            seen[user.lower()] = user
+        if self.default and self.default.lower() not in seen:
+            raise ValueError(f"default = {self.default!r} is not one of the users listed ({', '.join(routes)})")
+        return self
+
+    def routes(self) -> dict[str, str]:
+        """Dialled user (lower case) -> agent name or path."""
+        return {user.lower(): agent for user, agent in (self.__pydantic_extra__ or {}).items()}
+
+
 class Config(_Strict):
-    agent: str = Field("riverside_dental", description="Built-in agent name or path to an agent TOML.")
+    agent: str = Field(
+        "riverside_dental",
+        description="Built-in agent name or path to an agent TOML; answers every dialled user (unless [agents]).",
+    )
+    agents: AgentsConfig | None = Field(
+        None, description="Several agents on one server, chosen by the dialled user (see [agents])."
+    )
     data_dir: Path = Field(Path("data"), description="Where assembled models and call records live.")
     sip: SipConfig = Field(default_factory=SipConfig)
     media: MediaConfig = Field(default_factory=MediaConfig)
@@ -355,6 +440,12 @@ class Config(_Strict):
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     barge_in: BargeInConfig = Field(default_factory=BargeInConfig)
     testing: TestingConfig = Field(default_factory=TestingConfig)
+
+    @model_validator(mode="after")
+    def _one_way_to_name_agents(self) -> "Config":
+        if self.agents is not None and "agent" in self.model_fields_set:
+            raise ValueError("set either agent (one agent for every dialled user) or [agents], not both")
+        return self
 
 
 def format_validation_error(err: ValidationError, source: str) -> str:

@@ -1,11 +1,17 @@
-"""The models every call shares, loaded once at start-up."""
+"""The models every call shares, loaded once at start-up.
+
+A server answering as several agents (``[agents]``) loads whisper, the language model and the
+voice once; each agent has its own intent router and bigger tier on top of them
+(``Engines.for_agent``).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from voicebox.agent import AgentConfig
@@ -38,13 +44,25 @@ class Engines:
     timings: StageTimings = field(default_factory=lambda: StageTimings(defaults_ms=DEFAULT_STAGE_MS))
     fillers: FillerPolicy = field(default_factory=FillerPolicy)
     phrase_cache: "_PhraseCache | None" = None
+    # Agent id -> its router and bigger tier, when these models serve several agents.
+    per_agent: dict[str, tuple[IntentRouter, ChatModel | None]] = field(default_factory=dict)
+
+    def for_agent(self, agent_id: str) -> "Engines":
+        """These models, gates and stage timings, with one agent's router and bigger tier.
+
+        The view shares everything else with these engines (calls of every agent queue at the
+        same model workers); close these engines, never a view.
+        """
+        router, large = self.per_agent[agent_id]
+        return replace(self, router=router, large=large, phrase_cache=None, per_agent={})
 
     def gates(self) -> dict[str, DeadlineGate]:
         return {"stt": self.stt.gate, "llm": self.llm_gate, "tts": self.tts_gate}
 
     def workers(self) -> list[WorkerModel]:
-        """The models that run in worker processes."""
-        return [m for m in (self.lm, self.large) if isinstance(m, WorkerModel)]
+        """The models that run in worker processes (each once, however many agents share it)."""
+        models = [self.lm, self.large, *(large for _, large in self.per_agent.values())]
+        return list({id(m): m for m in models if isinstance(m, WorkerModel)}.values())
 
     def close(self) -> None:
         """Stop the model worker processes (they also exit on their own if this process dies),
@@ -115,14 +133,26 @@ def _without_model(e: ModelStartFailed, cfg: Config) -> None:
 
 
 def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
-    """Load (and warm) STT, LLM and TTS; pre-synthesize the agent's fixed phrases."""
+    """Load (and warm) STT, LLM and TTS for one agent; pre-synthesize its fixed phrases."""
+    return load_shared_engines(cfg, {"": agent})
+
+
+def load_shared_engines(cfg: Config, agents: Mapping[str, AgentConfig]) -> Engines:
+    """Load (and warm) STT, LLM and TTS once; train a router and find a bigger tier for every agent.
+
+    ``agents``: agent id -> agent file, the first one's router and tier being the engines' own
+    (``for_agent`` gives each agent's). Every agent's fixed phrases are synthesized at start.
+    """
+    first = next(iter(agents.values()))
     data_dir = cfg.data_dir
     t0 = time.perf_counter()
     stt = Transcriber(
         resolve(cfg.models.stt, "stt", data_dir), threads=cfg.models.stt_threads, final_beam=cfg.models.stt_final_beam,
     )
+    for agent in agents.values():
+        stt.prompt_for(agent)  # ConfigError now, naming the fix, if this model cannot hear an agent's language
     t1 = time.perf_counter()
-    warm_messages = [{"role": "system", "content": system_prompt(agent)}, {"role": "user", "content": "Hi"}]
+    warm_messages = [{"role": "system", "content": system_prompt(first)}, {"role": "user", "content": "Hi"}]
     lm: ChatModel | None
     try:
         lm, warm = local_model(resolve(cfg.models.llm, "llm", data_dir), cfg, "small", warm_messages)
@@ -131,29 +161,44 @@ def load_engines(cfg: Config, agent: AgentConfig) -> Engines:
     t2 = time.perf_counter()
     tts = Synthesizer(resolve(cfg.models.tts, "tts", data_dir), cfg.media.clock_rate_hz)
     fillers = FillerPolicy()
-    for phrase in (agent.greeting, agent.goodbye, agent.apology, agent.model_failed, agent.max_call_goodbye,
-                   *fillers.phrases):
+    for phrase in fillers.phrases:
         tts.cached(phrase)
+    for agent in agents.values():
+        for phrase in (agent.greeting, agent.goodbye, agent.apology, agent.model_failed, agent.max_call_goodbye):
+            tts.cached(phrase)
     t3 = time.perf_counter()
-    router = IntentRouter.for_agent(agent)  # the file's own out-of-scope examples and confusions too
-    if agent.hours is not None:
+    if any(agent.hours is not None for agent in agents.values()):
         opening_hours.warm_up()  # dateparser's language data: loaded now, not on a caller's turn
-    large = load_large(agent, cfg)
-    # Every fixed answer is synthesized once, in the background: a templated reply then costs
-    # no synthesis at all on the call.
-    fixed = [agent.fill(i.answer) for i in agent.intents if i.answer] + list(agent.reprompts) + [
-        agent.no_information, agent.actions.transfer_announcement, agent.actions.no_transfer,
-    ]
-    caching = _PhraseCache(tts, fixed)
+    per_agent: dict[str, tuple[IntentRouter, ChatModel | None]] = {}
+    larges: dict[tuple[str, str, int], ChatModel | None] = {}  # agents naming the same tier share it
+    fixed: list[str] = []
+    for aid, agent in agents.items():
+        t = time.perf_counter()
+        router = IntentRouter.for_agent(agent)  # the file's own out-of-scope examples and confusions too
+        tier = (agent.tiers.large, agent.tiers.large_model, agent.tiers.large_timeout_ms)
+        if tier not in larges:
+            larges[tier] = load_large(agent, cfg)
+        per_agent[aid] = (router, larges[tier])
+        # Every fixed answer is synthesized once, in the background: a templated reply then
+        # costs no synthesis at all on the call.
+        fixed += [agent.fill(i.answer) for i in agent.intents if i.answer] + list(agent.reprompts) + [
+            agent.no_information, agent.actions.transfer_announcement, agent.actions.no_transfer,
+        ]
+        if len(agents) > 1:
+            log.info("agent %s: router %d intents (%.0f ms), large=%s", aid, len(agent.intents),
+                     (time.perf_counter() - t) * 1000, agent.tiers.large or "-")
+    caching = _PhraseCache(tts, list(dict.fromkeys(fixed)))
     t4 = time.perf_counter()
     log.info(
         "models loaded stt=%s (%.0f ms) llm=%s (%.0f ms, prompt warm-up %.0f ms, %s) tts=%s (%.0f ms) "
         "router=%d intents (%.0f ms) large=%s",
         cfg.models.stt, (t1 - t0) * 1000, cfg.models.llm, (t2 - t1) * 1000, warm * 1000,
         _where(lm),
-        cfg.models.tts, (t3 - t2) * 1000, len(agent.intents), (t4 - t3) * 1000, agent.tiers.large or "-",
+        cfg.models.tts, (t3 - t2) * 1000, sum(len(a.intents) for a in agents.values()), (t4 - t3) * 1000,
+        first.tiers.large or "-",
     )
-    return Engines(stt, lm, tts, router, large, fillers=fillers, phrase_cache=caching)
+    router, large = next(iter(per_agent.values()))
+    return Engines(stt, lm, tts, router, large, fillers=fillers, phrase_cache=caching, per_agent=per_agent)
 
 
 def _where(lm: ChatModel | None) -> str:

@@ -26,6 +26,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from voicebox.agent import AgentConfig
+from voicebox.outcomes.draft import OutcomeDraft, OutcomeSink
+from voicebox.telephony.transfer_context import TransferContext, refer_to, transfer_reason
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.config import Config
 from voicebox.engines import Engines
@@ -73,6 +75,7 @@ class Say:
     error_code: str | None = None  # what went wrong, when hanging up after an apology
     timeline: TurnTimeline | None = None  # the turn this answers; its first audio is timed
     transfer_to: str | None = None  # blind-transfer the caller here once this has been heard
+    transfer_context: TransferContext | None = None  # why, for the person who picks up
     epoch: int = 0  # replies from before the latest barge-in are stale: the voice drops them
 
 
@@ -121,8 +124,12 @@ class CallPipeline:
         events: CallEvents,
         recording: CallRecording | None = None,
         transfer: Transfer | None = None,
+        *,
+        outcomes: OutcomeSink | None = None,
+        agent_id: str = "",
     ) -> None:
         self.session = session
+        self.agent_id = agent_id
         self.engines = engines
         self.agent = agent
         self.cfg = cfg
@@ -163,7 +170,13 @@ class CallPipeline:
         self._on_hold = threading.Event()
         self._turns: queue.Queue = queue.Queue(maxsize=2)
         self._speech: queue.Queue = queue.Queue(maxsize=16)
-        self.dialog = Dialog(agent, engines.router, engines.lm, cfg.models, engines.large)
+        self.outcomes = outcomes
+        # The agent's language and vocabulary for whisper (cached per agent: costs nothing here).
+        self.stt_prompt = engines.stt.prompt_for(agent)
+        self.dialog = Dialog(
+            agent, engines.router, engines.lm, cfg.models, engines.large,
+            outcomes=outcomes, session_id=session, agent_id=agent_id,
+        )
         # Speculative decoding: the latest pause's audio waits here (newest wins), and its
         # transcript is kept with the last voiced frame it covers.
         self._spec_job: queue.Queue = queue.Queue(maxsize=1)
@@ -595,23 +608,42 @@ class CallPipeline:
         action = self.agent.actions.dtmf.get(key)
         self.events.event("dtmf", action=action or "none")  # "a key was pressed", never which
         if action == "transfer":
-            self._start_transfer(None, self.agent.actions.transfer_announcement)
+            self._start_transfer(None, self.agent.actions.transfer_announcement, "caller pressed a key for a person")
         elif action == "hangup":
             self._say(Say(self.agent.goodbye, self.engines.tts.cached(self.agent.goodbye), hang_up_after="goodbye"))
         elif action == "repeat" and self.dialog.history:
             self._say(Say(self.dialog.history[-1]["content"]))
 
-    def _start_transfer(self, tl: TurnTimeline | None, announcement: str) -> None:
+    def _start_transfer(self, tl: TurnTimeline | None, announcement: str, reason: str) -> None:
         actions = self.agent.actions
+        ctx = None
         if actions.transfer_uri and self._transfer is not None:
             text, target = announcement, actions.transfer_uri
+            ctx = TransferContext(self.session, reason, self.agent.name)
+            self._record_transfer(target, reason)
         else:
             text, target = actions.no_transfer, None
         if tl is not None:
             tl.agent_text.append(text)
-        self._say(Say(text, self.engines.tts.cached(text), timeline=tl, transfer_to=target))
+        self._say(Say(text, self.engines.tts.cached(text), timeline=tl, transfer_to=target, transfer_context=ctx))
         if tl is not None:
             self._say(TurnDone(tl))
+
+    def _record_transfer(self, target: str, reason: str) -> None:
+        """A transfer is an outcome too: the business sees who was put through and why, even
+        when nobody picks up. It never holds the transfer up: a store that fails is logged."""
+        if self.outcomes is None:
+            return
+        draft = OutcomeDraft(
+            kind="transfer", agent=self.agent_id, session_id=self.session,
+            fields={"reason": reason, "target": target}, summary=f"Caller put through to {target}: {reason}.",
+        )
+        try:
+            oid = self.outcomes.record(draft)
+        except Exception as e:  # noqa: BLE001 -- OutcomeNotStored or a bug: the caller still gets a person
+            self.events.error("outcome.not_stored", kind="transfer", why=type(e).__name__)
+            return
+        self.events.event("outcome", kind="transfer", outcome_id=oid)
 
     def _is_payment(self, text: str, decision: Decision) -> bool:
         """Payment talk is never recorded: a sensitive intent, or anything that redacts as card data."""
@@ -649,7 +681,7 @@ class CallPipeline:
         heard_ms = max(1.0, len(audio) * 1000 / self.rate)
         tr = self.engines.stt.transcribe(
             audio, self.rate, self.cfg.models.stt_final_context, speech_share=min(1.0, voiced_ms / heard_ms),
-            deadline=deadline,
+            deadline=deadline, prompt=self.stt_prompt,
         )
         self.engines.timings.record("final", tr.decode_ms)
         return tr
@@ -662,7 +694,7 @@ class CallPipeline:
         if self._partial is None or self._partial[0] != job.start_ms:
             self._agreement.reset()
             self._partial = None
-        tr = self.engines.stt.try_transcribe(job.audio, self.rate)
+        tr = self.engines.stt.try_transcribe(job.audio, self.rate, prompt=self.stt_prompt)
         if tr is None:
             stats["skipped"] += 1
             return
@@ -724,11 +756,13 @@ class CallPipeline:
             return True
         d = self.dialog.decide(tr.text, tr.avg_logprob) if tr.reliable else self.dialog.not_understood()
         tl.source, tl.intent, tl.confidence, tl.reason = d.tier, d.intent, d.confidence, d.reason
+        if d.outcome_id and d.outcome is not None:  # stored before the confirmation below is said
+            self.events.event("outcome", kind=d.outcome.kind, form=d.outcome.form, outcome_id=d.outcome_id)
         keep = self.recording is None or not self._is_payment(tr.text, d)
         if d.kind != "model":
             self.dialog.remember(tr.text, d.text)
         if d.kind == "transfer" or (d.kind == "give_up" and self.agent.after_reprompts == "transfer"):
-            self._start_transfer(tl, d.text)
+            self._start_transfer(tl, d.text, transfer_reason(d))
         elif d.kind in ("hangup", "give_up"):
             self._canned(d.text, tl, hang_up_after="goodbye" if d.kind == "hangup" else "reprompts_exhausted")
         elif d.kind in ("say", "reprompt"):
@@ -862,7 +896,8 @@ class CallPipeline:
                 while not self.stopped.is_set() and not self.playout.wait_empty(0.1):
                     pass
                 self.events.event("transfer", target=item.transfer_to)
-                self._transfer(item.transfer_to)
+                ctx = item.transfer_context
+                self._transfer(refer_to(item.transfer_to, ctx) if ctx is not None else item.transfer_to)
             if item.hang_up_after:
                 if item.timeline is not None:
                     self.events.turn(item.timeline)

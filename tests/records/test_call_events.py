@@ -18,6 +18,7 @@ from voicebox.records.store import RecordStore
 from voicebox.telemetry.metrics import Metrics
 
 SESSION = "0123456789ab"
+AGENT_ID = "riverside_dental"
 CALLER = "my card is 4111 1111"
 AGENT = ["Thanks, I have 16 digits.", "Anything else?"]
 
@@ -52,8 +53,13 @@ def _records(store: RecordStore, session: str = SESSION) -> list[dict]:
     return [json.loads(line) for line in files[0].read_text().splitlines()]
 
 
-def _events(store, metrics=None, level="metadata", budget=None) -> CallEvents:
-    return CallEvents(SESSION, store, metrics, ContentPolicy(level), budget or BudgetConfig())
+def _events(store, metrics=None, level="metadata", budget=None, agent=AGENT_ID) -> CallEvents:
+    return CallEvents(SESSION, store, metrics, ContentPolicy(level), budget or BudgetConfig(), agent)
+
+
+def _sample(m: Metrics, agent: str = AGENT_ID):
+    """The registry's sample getter, for the series of one agent."""
+    return lambda name, labels=None: m.registry.get_sample_value(name, {"agent": agent, **(labels or {})})
 
 
 # -- TurnTimeline ---------------------------------------------------------------------------
@@ -109,7 +115,7 @@ def test_metrics_observe_stages_and_count_misses(store):
     budget = BudgetConfig(transcript_ms=200)
     ev = _events(store, m, budget=budget)
     ev.turn(_timeline())
-    g = m.registry.get_sample_value
+    g = _sample(m)
     for stage, seconds in [("endpoint", 0.6), ("transcript", 0.3), ("first_token", 0.5), ("first_audio", 1.5)]:
         assert g("voicebox_turn_stage_seconds_count", {"stage": stage}) == 1, stage
         assert g("voicebox_turn_stage_seconds_sum", {"stage": stage}) == pytest.approx(seconds), stage
@@ -193,13 +199,29 @@ def test_error_counts_and_writes_an_event(store):
     ev.error("llm.failed", turn=3)
     ev.error("llm.failed", turn=4)
     ev.error("stt.decode_failed")
-    g = m.registry.get_sample_value
+    g = _sample(m)
     assert g("voicebox_errors_total", {"code": "llm.failed"}) == 2
     assert g("voicebox_errors_total", {"code": "stt.decode_failed"}) == 1
     recs = _records(store)
     assert [(r["event"], r["code"], r.get("turn")) for r in recs] == [
         ("error", "llm.failed", 3), ("error", "llm.failed", 4), ("error", "stt.decode_failed", None),
     ]
+
+
+def test_metrics_keep_agents_apart(store):
+    m = Metrics()
+    _events(store, m, agent="dental").turn(_timeline())
+    plumbing = _events(store, m, agent="plumbing")
+    plumbing.turn(_timeline(turn=2))
+    plumbing.turn(_timeline(turn=3))
+    plumbing.error("llm.failed")
+    dental, other = _sample(m, "dental"), _sample(m, "plumbing")
+    assert dental("voicebox_voice_to_voice_seconds_count") == 1
+    assert other("voicebox_voice_to_voice_seconds_count") == 2
+    assert dental("voicebox_turns_total", {"source": "topic"}) == 1
+    assert other("voicebox_turns_total", {"source": "topic"}) == 2
+    assert dental("voicebox_errors_total", {"code": "llm.failed"}) is None
+    assert other("voicebox_errors_total", {"code": "llm.failed"}) == 1
 
 
 def test_event_passes_fields_through(store):

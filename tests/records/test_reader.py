@@ -23,9 +23,12 @@ T0 = 1_700_000_000.0
 
 
 def _write_call(data_dir: Path, session: str, t0: float, *, day: str = "2023-11-14",
-                truncated: bool = False, end: bool = True, codec: str = "PCMU") -> Path:
+                truncated: bool = False, end: bool = True, codec: str = "PCMU", agent: str | None = None) -> Path:
+    start = {"ts": t0, "event": "call_start", "sip_call_id": "abc@host", "source": "10.0.0.9", "caller": None}
+    if agent is not None:
+        start["agent"] = agent
     events = [
-        {"ts": t0, "event": "call_start", "sip_call_id": "abc@host", "source": "10.0.0.9", "caller": None},
+        start,
         {"ts": t0 + 0.5, "event": "media", "codec": codec},
         {"ts": t0 + 3.2, "event": "turn", "turn": 1, "source": "topic:hours", "end_reason": "silence",
          "endpoint_ms": 640.0, "transcript_ms": 310.4, "first_token_ms": None, "first_audio_ms": 1350.0,
@@ -47,8 +50,9 @@ def _write_call(data_dir: Path, session: str, t0: float, *, day: str = "2023-11-
 
 
 def test_summarize_reads_every_field(tmp_path):
-    s = summarize(_write_call(tmp_path, "abc123def456", T0))
+    s = summarize(_write_call(tmp_path, "abc123def456", T0, agent="riverside_dental"))
     assert s.session == "abc123def456"
+    assert s.agent == "riverside_dental"
     assert s.started == T0
     assert s.codec == "PCMU"
     assert s.turns == 1
@@ -151,16 +155,24 @@ def test_calls_command_shows_a_call_by_prefix(tmp_path, capsys):
 
 
 def test_format_calls_row(tmp_path):
-    _write_call(tmp_path, "abc123def456", T0, codec="G722")
+    _write_call(tmp_path, "abc123def456", T0, codec="G722", agent="harbor_plumbing")
     text = format_calls(list_calls(tmp_path))
     lines = text.splitlines()
     header = lines[0].split()
-    assert header == ["session", "started", "length", "codec", "turns", "sip", "ended", "errors", "misses"]
+    assert header == ["session", "agent", "started", "length", "codec", "turns", "sip", "ended", "errors", "misses"]
     row = next(line for line in lines if line.startswith("abc123def456"))
-    session, _date, _time, length, codec, turns, sip, ended, errors, misses = row.split()
-    assert (session, length, codec, turns, sip, ended, errors, misses) == (
-        "abc123def456", "5.1s", "G722", "1", "200", "agent:goodbye", "llm.failed", "1",
+    session, agent, _date, _time, length, codec, turns, sip, ended, errors, misses = row.split()
+    assert (session, agent, length, codec, turns, sip, ended, errors, misses) == (
+        "abc123def456", "harbor_plumbing", "5.1s", "G722", "1", "200", "agent:goodbye", "llm.failed", "1",
     )
+
+
+def test_a_record_without_an_agent_reads_as_none(tmp_path):
+    # Records written before multi-agent serving carry no agent id.
+    s = summarize(_write_call(tmp_path, "old000000000", T0))
+    assert s.agent == ""
+    row = next(line for line in format_calls([s]).splitlines() if line.startswith("old000000000"))
+    assert row.split()[1] == "-"
 
 
 def test_format_timeline_relative_times_and_turn_row(tmp_path):

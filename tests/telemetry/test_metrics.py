@@ -17,12 +17,12 @@ def test_serve_on_port_zero_returns_the_bound_port_and_serves_metrics():
     m = Metrics()
     port = m.serve("127.0.0.1", 0)
     assert isinstance(port, int) and 0 < port < 65536
-    m.calls_total.inc()
-    m.calls_total.inc()
-    m.errors.labels("sip.rtp_timeout").inc()
+    m.calls_total.labels("dental").inc()
+    m.calls_total.labels("dental").inc()
+    m.errors.labels("dental", "sip.rtp_timeout").inc()
     body = _get(port)
-    assert "voicebox_calls_total 2.0" in body
-    assert 'voicebox_errors_total{code="sip.rtp_timeout"} 1.0' in body
+    assert 'voicebox_calls_total{agent="dental"} 2.0' in body
+    assert 'voicebox_errors_total{agent="dental",code="sip.rtp_timeout"} 1.0' in body
     assert "# TYPE voicebox_turn_stage_seconds histogram" in body
     # its own registry: no process/GC collectors from the global default registry
     assert "python_gc_objects_collected_total" not in body
@@ -30,9 +30,21 @@ def test_serve_on_port_zero_returns_the_bound_port_and_serves_metrics():
 
 def test_each_instance_has_its_own_registry():
     a, b = Metrics(), Metrics()  # no "Duplicated timeseries" error
-    a.calls_total.inc()
-    assert a.registry.get_sample_value("voicebox_calls_total") == 1
-    assert b.registry.get_sample_value("voicebox_calls_total") == 0
+    a.calls_total.labels("dental").inc()
+    assert a.registry.get_sample_value("voicebox_calls_total", {"agent": "dental"}) == 1
+    assert b.registry.get_sample_value("voicebox_calls_total", {"agent": "dental"}) is None
+
+
+def test_added_agents_are_exported_at_zero_before_their_first_call():
+    m = Metrics()
+    m.add_agents(["riverside_dental", "harbor_plumbing"])
+    m.calls_total.labels("harbor_plumbing").inc()
+    port = m.serve("127.0.0.1", 0)
+    body = _get(port)
+    assert 'voicebox_calls_total{agent="riverside_dental"} 0.0' in body
+    assert 'voicebox_calls_total{agent="harbor_plumbing"} 1.0' in body
+    assert 'voicebox_calls_active{agent="riverside_dental"} 0.0' in body
+    assert 'voicebox_playout_underruns_total{agent="harbor_plumbing"} 0.0' in body
 
 
 def test_two_servers_get_different_ports():

@@ -68,9 +68,10 @@ class TurnTimeline:
 class CallEvents:
     def __init__(
         self, session: str, store: RecordStore | None, metrics: Metrics | None, policy: ContentPolicy,
-        budget: BudgetConfig,
+        budget: BudgetConfig, agent: str = "",
     ) -> None:
         self.session = session
+        self.agent = agent  # the answering agent's id: the metrics' agent label
         self.store = store
         self.metrics = metrics
         self.policy = policy
@@ -85,7 +86,7 @@ class CallEvents:
     def error(self, code: str, **fields: Any) -> None:
         self.log.error("error %s", code)
         if self.metrics is not None:
-            self.metrics.errors.labels(code).inc()
+            self.metrics.errors.labels(self.agent, code).inc()
         self.event("error", code=code, **fields)
 
     def turn(self, tl: TurnTimeline) -> None:
@@ -96,16 +97,16 @@ class CallEvents:
         ]
         if self.metrics is not None:
             m = self.metrics
-            m.turns.labels(tl.source.split(":")[0] or "none").inc()
+            m.turns.labels(self.agent, tl.source.split(":")[0] or "none").inc()
             for name, value in stages.items():
                 if value is None:
                     continue
                 if name == "voice_to_voice_ms":
-                    m.voice_to_voice.observe(value / 1000)
+                    m.voice_to_voice.labels(self.agent).observe(value / 1000)
                 else:
-                    m.stage_seconds.labels(name[:-3]).observe(value / 1000)
+                    m.stage_seconds.labels(self.agent, name[:-3]).observe(value / 1000)
             for stage in misses:
-                m.budget_misses.labels(stage).inc()
+                m.budget_misses.labels(self.agent, stage).inc()
         fields: dict[str, Any] = {
             "turn": tl.turn, "source": tl.source, "intent": tl.intent,
             "confidence": None if tl.confidence is None else round(tl.confidence, 3),

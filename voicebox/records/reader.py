@@ -17,6 +17,7 @@ class CallSummary:
     session: str
     path: Path
     started: float = 0.0
+    agent: str = ""  # the id of the agent that answered (records before multi-agent serving: none)
     duration_s: float | None = None
     codec: str = ""
     status: int | None = None
@@ -42,6 +43,7 @@ def summarize(path: Path) -> CallSummary:
         kind = ev.get("event")
         if kind == "call_start":
             s.started = ev["ts"]
+            s.agent = ev.get("agent") or ""
         elif kind == "media":
             s.codec = ev.get("codec", "")
         elif kind == "turn":
@@ -101,6 +103,7 @@ def format_calls(calls: list[CallSummary]) -> str:
     rows = [
         [
             c.session,
+            c.agent or "-",
             datetime.fromtimestamp(c.started).strftime("%Y-%m-%d %H:%M:%S"),
             f"{c.duration_s:.1f}s" if c.duration_s is not None else "(open)",
             c.codec or "-",
@@ -112,7 +115,7 @@ def format_calls(calls: list[CallSummary]) -> str:
         ]
         for c in calls
     ]
-    return _table(rows, ["session", "started", "length", "codec", "turns", "sip", "ended", "errors", "misses"])
+    return _table(rows, ["session", "agent", "started", "length", "codec", "turns", "sip", "ended", "errors", "misses"])
 
 
 def _fmt_ms(v: Any) -> str:

@@ -1,9 +1,14 @@
 """Prometheus metrics, served on localhost by default.
 
-Observed from the SIP and pipeline threads, never from the media callbacks.
+Observed from the SIP and pipeline threads, never from the media callbacks. Whatever one call
+produces carries the ``agent`` label (the id of the agent that answered: its file's name), so a
+server answering as several agents (``[agents]``) reports each business apart; ``sum without
+(agent)`` gives the whole server.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -14,27 +19,37 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.calls_active = Gauge("voicebox_calls_active", "Calls in progress", registry=r)
-        self.calls_total = Counter("voicebox_calls_total", "Calls answered", registry=r)
+        self.calls_active = Gauge("voicebox_calls_active", "Calls in progress", ["agent"], registry=r)
+        self.calls_total = Counter("voicebox_calls_total", "Calls answered", ["agent"], registry=r)
+        # Refused before any agent answered (capacity, load, or nobody at the dialled user).
         self.calls_rejected = Counter("voicebox_calls_rejected_total", "Calls refused", ["reason"], registry=r)
         self.stage_seconds = Histogram(
-            "voicebox_turn_stage_seconds", "Per-turn latency of each stage", ["stage"],
+            "voicebox_turn_stage_seconds", "Per-turn latency of each stage", ["agent", "stage"],
             buckets=LATENCY_BUCKETS, registry=r,
         )
         self.voice_to_voice = Histogram(
             "voicebox_voice_to_voice_seconds", "Caller's last voiced frame to the agent's first reply audio",
-            buckets=LATENCY_BUCKETS, registry=r,
+            ["agent"], buckets=LATENCY_BUCKETS, registry=r,
         )
-        self.turns = Counter("voicebox_turns_total", "Caller turns handled", ["source"], registry=r)
+        self.turns = Counter("voicebox_turns_total", "Caller turns handled", ["agent", "source"], registry=r)
         self.barge_ins = Counter("voicebox_barge_ins_total", "Agent speech interrupted by the caller", registry=r)
         self.fillers = Counter("voicebox_fillers_total", "Filler phrases played", registry=r)
-        self.budget_misses = Counter("voicebox_budget_misses_total", "Turns over budget", ["stage"], registry=r)
-        self.errors = Counter("voicebox_errors_total", "Errors by code", ["code"], registry=r)
-        self.underruns = Counter("voicebox_playout_underruns_total", "Playout frames short of audio", registry=r)
+        self.budget_misses = Counter("voicebox_budget_misses_total", "Turns over budget", ["agent", "stage"], registry=r)
+        self.errors = Counter("voicebox_errors_total", "Errors by code", ["agent", "code"], registry=r)
+        self.underruns = Counter(
+            "voicebox_playout_underruns_total", "Playout frames short of audio", ["agent"], registry=r,
+        )
         self.worker_restarts = Counter(
             "voicebox_model_worker_restarts_total", "Model worker processes restarted after dying or hanging",
             ["model"], registry=r,
         )
+
+    def add_agents(self, agent_ids: Iterable[str]) -> None:
+        """Export each agent's call counts from the start (at 0), before its first call."""
+        for agent in agent_ids:
+            self.calls_active.labels(agent)
+            self.calls_total.labels(agent)
+            self.underruns.labels(agent)
 
     def serve(self, host: str, port: int) -> int:
         """Start the HTTP endpoint; returns the port actually bound (port 0 picks one)."""

@@ -26,6 +26,7 @@ from typing import Callable
 
 from voicebox.config import SipConfig
 from voicebox.telemetry.processes import tree_cpu_s
+from voicebox.telephony.connection_budget import ConnectionBudget
 from voicebox.telephony.media_budget import MediaBudget
 
 
@@ -157,6 +158,7 @@ class Admission:
         # New calls only: an INVITE that gets through opens RTP sockets before anyone decides on it.
         self.invites = SourceLimiter(sip.source_invites_per_s, sip.source_burst_invites, sip.max_tracked_sources)
         self.media = MediaBudget()  # the server points its ``live`` at its own call count
+        self.connections = ConnectionBudget(sip.max_connections_per_source, sip.max_connections)
         self.active_calls = 0  # kept up to date by the server
 
     def decide(self, active: int) -> Decision:

@@ -20,9 +20,11 @@ from typing import Callable
 import pjsua2 as pj
 
 from voicebox.agent import AgentConfig
+from voicebox.agent_directory import AgentDirectory
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.config import Config
 from voicebox.engines import Engines
+from voicebox.outcomes.draft import OutcomeSink
 from voicebox.pipeline import CallPipeline
 from voicebox.records.call_events import CallEvents
 from voicebox.records.content import ContentPolicy
@@ -30,13 +32,16 @@ from voicebox.records.recording import CallRecording, recording_path
 from voicebox.records.store import RecordStore
 from voicebox.telemetry.metrics import Metrics
 from voicebox.telephony.admission import Admission
+from voicebox.telephony.dialled import dialled_user, request_uri
 from voicebox.telephony.digest import DigestAuth
 from voicebox.telephony.drain import Drain
 from voicebox.telephony.media_port import BridgePort, make_format
 from voicebox.telephony.media_watch import RtpWatchdog, is_held
 from voicebox.telephony.registration import Registration
 from voicebox.telephony.sip_guard import SipGuard
-from voicebox.telephony.transports import configure_account_media, create_transports
+from voicebox.telephony.transfer_context import split_refer_to
+from voicebox.telephony.transports import add_tls_account, configure_account_media, create_transports
+from voicebox.telephony.warm_transfer import WarmPlan, WarmTransfer
 
 log = logging.getLogger("voicebox.sip")
 
@@ -61,6 +66,9 @@ class CallSlot:
     session: str
     call: "AgentCall"
     events: CallEvents | None = None
+    agent_id: str = ""  # the agent answering (admitted calls)
+    agent: AgentConfig | None = None
+    engines: Engines | None = None  # the shared models with that agent's router (Engines.for_agent)
     started: float = field(default_factory=time.monotonic)
     port: BridgePort | None = None
     pipeline: CallPipeline | None = None
@@ -71,6 +79,7 @@ class CallSlot:
     ending: bool = False
     max_length_said: bool = False
     hung_up_by: str = ""
+    warm: WarmTransfer | None = None  # an attended transfer of this call in progress (warm_transfer.py)
 
 
 @dataclass
@@ -132,22 +141,29 @@ class AgentAccount(pj.Account):
 
 class SipServer:
     def __init__(
-        self, cfg: Config, agent: AgentConfig, engines: Engines,
+        self, cfg: Config, agents: AgentDirectory, engines: Engines,
         store: RecordStore | None = None, metrics: Metrics | None = None,
+        outcomes: OutcomeSink | None = None,
     ) -> None:
         self.cfg = cfg
-        self.agent = agent
+        self.outcomes = outcomes  # where finished forms are stored before the caller hears "booked"
+        self.agents = agents  # who answers which dialled user
         self.engines = engines
+        self._engines_for = {aid: engines.for_agent(aid) for aid in agents.agents}
         self.store = store
         self.metrics = metrics
         self.policy = ContentPolicy(cfg.privacy.content)
+        # Each agent's own words are never redacted as a caller's name in its calls' records.
+        self._policies = {aid: ContentPolicy.for_agent(cfg.privacy.content, a) for aid, a in agents.agents.items()}
         self.ep: pj.Endpoint | None = None
         self.account: AgentAccount | None = None
+        self.tls_account: pj.Account | None = None  # calls over TLS: SRTP allowed (transports.py)
         self.slots: dict[int, CallSlot] = {}  # pjsua call id -> slot
         self._graveyard: list[Remains] = []  # ended calls' ports and pipelines, handed on next tick
         self._draining: list[CallPipeline] = []  # pipelines of ended calls whose threads are finishing
         self._all_ports: list[BridgePort] = []  # never freed before libDestroy (see BridgePort.attach)
         self._free_ports: list[BridgePort] = []
+        self._warm: list[WarmTransfer] = []  # attended transfers whose own call to the target may be up
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
         self.drain = Drain(cfg.sip.drain_timeout_s)
@@ -201,6 +217,7 @@ class SipServer:
         ac.callConfig.timerUse = pj.PJSUA_SIP_TIMER_OPTIONAL  # RFC 4028: honoured when the caller asks
         ac.callConfig.timerSessExpiresSec = sip.session_expires_s
         ac.callConfig.timerMinSESec = sip.session_min_expires_s
+        self.tls_account = add_tls_account(ep, ac, sip, AgentAccount(self))  # first: see add_tls_account
         configure_account_media(ac, sip)
         self.account = AgentAccount(self)
         self.account.create(ac, True)
@@ -212,6 +229,7 @@ class SipServer:
             "listening on sip:%s@%s:%d (%s), codecs %s, srtp %s, max %d calls",
             sip.user, sip.host, sip.port, "+".join(transports), ",".join(sip.codecs), sip.srtp, sip.max_calls,
         )
+        log.info("agents: %s", self.agents.describe())
 
     def run(self) -> None:
         """The SIP thread's loop; returns after ``stop()`` once every call is hung up."""
@@ -275,9 +293,15 @@ class SipServer:
     def _shutdown(self) -> None:
         for slot in list(self.slots.values()):
             self._hang_up(slot, "shutdown", None)
+        slot = None  # it held the last call's Call: freed after libDestroy below, pjsua2 asserts
+        for warm in self._warm:
+            warm.abort()
         deadline = time.monotonic() + 3
-        while self.slots and time.monotonic() < deadline:
+        while (self.slots or any(w.target is not None for w in self._warm)) and time.monotonic() < deadline:
             self.ep.libHandleEvents(20)
+        for warm in self._warm:
+            warm.close()
+        self._warm.clear()
         pipelines = [s.pipeline for s in self.slots.values()] + [r.pipeline for r in self._graveyard] + self._draining
         for pipeline in pipelines:
             if pipeline is not None:
@@ -289,7 +313,11 @@ class SipServer:
         self._free_ports.clear()
         self._all_ports.clear()
         self.account = None
+        self.tls_account = None
         if self.registration is not None:
+            deadline = time.monotonic() + 2  # the registrar's answer to our un-REGISTER, see unregister_pending
+            while self.registration.unregister_pending and time.monotonic() < deadline:
+                self.ep.libHandleEvents(20)
             self.registration.close()
         # pjsua2 asserts if a Call or Account is freed after libDestroy: free them all now,
         # including any a printed traceback still holds.
@@ -308,36 +336,44 @@ class SipServer:
         call_id = ci.callIdString
         src = prm.rdata.srcAddress
         active = sum(1 for s in self.slots.values() if not s.ending)
+        # The guard answers 404 to a user nobody answers before pjsua sees the INVITE; this
+        # covers one that reaches pjsua all the same.
+        agent_id = self.agents.pick(dialled_user(request_uri(prm.rdata.wholeMsg)))
         decision = self.admission.decide(active)
-        if not decision.admit:
+        if agent_id is None or not decision.admit:
+            status, reason = (404, "unknown_user") if agent_id is None else (self.cfg.sip.busy_status, decision.reason)
             self.rejected_calls += 1
             op = pj.CallOpParam()
-            op.statusCode = self.cfg.sip.busy_status
+            op.statusCode = status
             if op.statusCode == 503:
                 op.txOption.headers.append(_header("Retry-After", str(self.cfg.sip.retry_after_s)))
             call.log.info("call rejected status=%d reason=%s active=%d load=%s sip_call_id=%s",
-                          op.statusCode, decision.reason, active, self.admission.load_hint(), call_id)
+                          op.statusCode, reason, active, self.admission.load_hint(), call_id)
             if self.metrics is not None:
-                self.metrics.calls_rejected.labels(decision.reason).inc()
+                self.metrics.calls_rejected.labels(reason).inc()
             # Registered before answering: DISCONNECTED can fire inside answer() itself, and
             # pjsua needs the Python object alive until then.
             self.slots[ci.id] = CallSlot(call.session, call, ending=True)
             call.answer(op)
             return
         self.total_calls += 1
-        events = CallEvents(call.session, self.store, self.metrics, self.policy, self.cfg.budget)
+        events = CallEvents(call.session, self.store, self.metrics, self._policies[agent_id], self.cfg.budget, agent_id)
         sip = self.cfg.sip
         watch = RtpWatchdog(sip.rtp_timeout_s, sip.hold_timeout_s, time.monotonic())
-        self.slots[ci.id] = CallSlot(call.session, call, events, watch=watch)
+        self.slots[ci.id] = CallSlot(
+            call.session, call, events, agent_id=agent_id, agent=self.agents.agents[agent_id],
+            engines=self._engines_for[agent_id], watch=watch,
+        )
         # The caller's URI usually carries their phone number: kept only at content level "full".
         caller = ci.remoteUri if self.cfg.privacy.content == "full" else None
-        call.log.info("call start sip_call_id=%s", call_id)
+        call.log.info("call start agent=%s sip_call_id=%s", agent_id, call_id)
         if self.store is not None:
             self.store.open(call.session)
-        events.event("call_start", sip_call_id=call_id, source=str(src).rsplit(":", 1)[0], caller=caller)
+        events.event("call_start", sip_call_id=call_id, agent=agent_id, source=str(src).rsplit(":", 1)[0],
+                     caller=caller)
         if self.metrics is not None:
-            self.metrics.calls_total.inc()
-            self.metrics.calls_active.inc()
+            self.metrics.calls_total.labels(agent_id).inc()
+            self.metrics.calls_active.labels(agent_id).inc()
         op = pj.CallOpParam()
         op.statusCode = 200
         call.answer(op)
@@ -351,6 +387,8 @@ class SipServer:
         if held != slot.held:
             slot.held = held
             call.log.info("call %s", "held" if held else "resumed")
+            if slot.port is not None:
+                slot.port.restart_gap_clock()  # a hold is not a late frame (media_port.py)
             assert slot.pipeline is not None
             slot.pipeline.set_held(held)
         if held:
@@ -376,10 +414,11 @@ class SipServer:
                 if self.cfg.privacy.recording:
                     recording = CallRecording(recording_path(self.cfg.data_dir, slot.session, time.time()), rate)
                 slot.pipeline = CallPipeline(
-                    slot.session, self.engines, self.agent, self.cfg, inbound, playout,
+                    slot.session, slot.engines, slot.agent, self.cfg, inbound, playout,
                     lambda reason, code, cid=ci.id: self.submit(lambda: self._hang_up_id(cid, reason, code)),
                     slot.events, recording,
                     lambda uri, cid=ci.id: self.submit(lambda: self._transfer_id(cid, uri)),
+                    outcomes=self.outcomes, agent_id=slot.agent_id,
                 )
                 call.pipeline = slot.pipeline
             aud.startTransmit(slot.port)
@@ -405,6 +444,9 @@ class SipServer:
         # call that got the id, whose DISCONNECTED then never came. The slot is its last holder
         # besides this frame; pjsua2 allows the object to go when the callback returns.
         self._graveyard.append(Remains(slot.port, slot.pipeline))
+        if slot.warm is not None:
+            slot.warm.abort()  # our own call to the target goes too (it is ticked until gone)
+            slot.warm = None
         if slot.events is None:
             return  # a refused call: nothing was admitted, nothing to record
         duration = time.monotonic() - slot.started
@@ -430,14 +472,70 @@ class SipServer:
         if self.store is not None:
             self.store.close(slot.session)
         if self.metrics is not None:
-            self.metrics.calls_active.dec()
-            self.metrics.underruns.inc(underruns)
+            self.metrics.calls_active.labels(slot.agent_id).dec()
+            self.metrics.underruns.labels(slot.agent_id).inc(underruns)
 
     def _transfer_id(self, call_index: int, uri: str) -> None:
-        """Blind transfer (RFC 3515 REFER); the call ends once the target has answered."""
+        """Transfer the call: attended when its agent says so (warm_transfer.py), else blind."""
         slot = self.slots.get(call_index)
+        if slot is None or slot.ending or (slot.warm is not None and slot.warm.busy):
+            return
+        actions = slot.agent.actions if slot.agent is not None else None
+        if actions is not None and actions.transfer_mode == "warm" and slot.engines is not None \
+                and self.account is not None:
+            self._warm_transfer(slot, uri)
+        else:
+            self._blind_transfer(slot, uri)
+
+    def _warm_transfer(self, slot: CallSlot, uri: str) -> None:
+        assert slot.agent is not None and slot.engines is not None and self.account is not None
+        actions = slot.agent.actions
+        target, headers = split_refer_to(uri)
+        reason = headers.get("X-Voicebox-Reason", "") or "a caller for you"
+        plan = WarmPlan(uri, target, headers, actions.warm_summary.format(agent=slot.agent.name, reason=reason),
+                        actions.warm_answer_timeout_s)
+        slot.call.log.info("transfer requested mode=warm")
+        if slot.events is not None:
+            slot.events.event("warm_transfer", stage="dialing")
+        session = slot.session
+        warm = WarmTransfer(
+            slot.call, self.account, plan, slot.engines.tts.synthesize, self.cfg.media.clock_rate_hz, self.submit,
+            blind=lambda refer_to: self._warm_fell_back(session, refer_to),
+            connected=lambda: self._warm_connected(session),
+            logger=slot.call.log,
+        )
+        slot.warm = warm
+        self._warm.append(warm)
+        warm.start()
+
+    def _slot_of(self, session: str) -> CallSlot | None:
+        return next((s for s in self.slots.values() if s.session == session), None)
+
+    def _warm_fell_back(self, session: str, refer_to: str) -> None:
+        slot = self._slot_of(session)
         if slot is None or slot.ending:
             return
+        if slot.events is not None:
+            slot.events.event("warm_transfer", stage="blind")
+        self._blind_transfer(slot, refer_to)
+
+    def _warm_connected(self, session: str) -> None:
+        slot = self._slot_of(session)
+        if slot is None:
+            return
+        if slot.events is not None:
+            slot.events.event("warm_transfer", stage="connected")
+        self._hang_up(slot, "transferred", None)
+
+    def _tick_transfers(self, now: float) -> None:
+        for warm in self._warm:
+            warm.tick(now)
+        for warm in [w for w in self._warm if w.finished]:
+            warm.close()  # its player and temporary file; its TargetCall went with its DISCONNECTED
+            self._warm.remove(warm)
+
+    def _blind_transfer(self, slot: CallSlot, uri: str) -> None:
+        """Blind transfer (RFC 3515 REFER); the call ends once the target has answered."""
         slot.call.log.info("transfer requested")
         try:
             slot.call.xfer(uri, pj.CallOpParam(True))
@@ -451,6 +549,9 @@ class SipServer:
     def on_transfer_status(self, call: AgentCall, status: int, final: bool) -> None:
         slot = self.slots.get(call.getId())
         if slot is None or not final:
+            return
+        if slot.warm is not None and slot.warm.state == "referring":
+            slot.warm.on_refer_status(status, final)  # the REFER with Replaces: its own fallback
             return
         if 200 <= status < 300:
             self._hang_up(slot, "transferred", None)
@@ -511,11 +612,22 @@ class SipServer:
         sip = self.cfg.sip
         auth = DigestAuth(sip.auth_user, sip.auth_password, sip.auth_realm, sip.auth_nonce_lifetime_s) \
             if sip.auth_user else None
-        self.guard = SipGuard(self.admission, auth, lambda: not self.drain.active, sip.retry_after_s)
+        self.guard = SipGuard(self.admission, auth, lambda: not self.drain.active, sip.retry_after_s,
+                              self._answers_uri)
         self.guard.install()
+
+    def _answers_uri(self, uri: str) -> bool:
+        """The guard asks, for a new INVITE: does an agent answer this Request-URI (else 404)?"""
+        if self.agents.pick(dialled_user(uri)) is not None:
+            return True
+        log.info("call refused status=404 reason=unknown_user dialled=%r", (dialled_user(uri) or "")[:64])
+        if self.metrics is not None:
+            self.metrics.calls_rejected.labels("unknown_user").inc()
+        return False
 
     def _housekeeping(self, now: float) -> None:
         self._draining = [p for p in self._draining if p.alive()]
+        self._tick_transfers(now)
         self.admission.cpu.sample(now)
         self.admission.active_calls = self.calls_in_progress()
         sip = self.cfg.sip
@@ -529,7 +641,8 @@ class SipServer:
                 continue
             if age >= sip.max_call_s and not slot.max_length_said:
                 slot.max_length_said = True
-                slot.pipeline.say_and_hang_up(self.agent.max_call_goodbye, "max_call_length")
+                assert slot.agent is not None  # admitted calls only have a pipeline
+                slot.pipeline.say_and_hang_up(slot.agent.max_call_goodbye, "max_call_length")
                 continue
             if age >= sip.max_call_s + 15:  # the goodbye could not be played: end it anyway
                 self._hang_up(slot, "max_call_length", None)
