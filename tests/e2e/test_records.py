@@ -73,10 +73,19 @@ def test_call_record_holds_the_timeline_and_no_words(agent_server, tmp_path):
 
 
 def _metric(text: str, name: str) -> float:
+    """``name`` (``metric{label="v"}``): the sum of its series with those labels, over the rest (agent)."""
+    want, _, labels = name.partition("{")
+    wanted = {pair for pair in labels.rstrip("}").split(",") if pair}
+    values = []
     for line in text.splitlines():
-        if line.split(" ")[0] == name:
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{name} not in metrics")
+        if line and not line.startswith("#"):
+            series, value = line.rsplit(" ", 1)
+            metric, _, have = series.partition("{")
+            if metric == want and wanted <= set(have.rstrip("}").split(",")):
+                values.append(float(value))
+    if not values:
+        raise AssertionError(f"{name} not in metrics")
+    return sum(values)
 
 
 def test_metrics_endpoint_after_a_real_call(agent_server, tmp_path):

@@ -6,6 +6,7 @@ the server does exactly that, and still answers OPTIONS (and so is alive) after 
 
 from __future__ import annotations
 
+import time
 import tomllib
 from pathlib import Path
 
@@ -22,7 +23,7 @@ ANSWERS = tomllib.loads((Path(__file__).parent / "rfc4475_answers.toml").read_te
 
 @pytest.fixture(scope="module")
 def torture_server(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("torture"), "[sip]\nrtp_port = 45200\n")
+    server = start_server(tmp_path_factory.mktemp("torture"), "[sip]\nrtp_port = 55000\n")
     yield server
     stop_server(server)
 
@@ -45,10 +46,42 @@ def test_rfc4475_message_is_answered_as_documented(torture_server, name):
         sink.close()
     got = "drop" if outcome.final is None else outcome.final
     assert got == expected, f"{name}: answered {got}, documented {expected} ({ANSWERS[name]['why']}); saw {outcome.statuses}"
+    if "reason" in ANSWERS[name]:
+        final = next(r for r in outcome.responses if r.status >= 200)
+        assert final.reason == ANSWERS[name]["reason"], final.raw
+        # Copied from the request, so the sender's transaction matches the answer.
+        assert final.header("Call-ID") in (None, _header_of(data, "Call-ID")), final.raw
+        assert final.header("CSeq") == _header_of(data, "CSeq"), final.raw
     assert sip_options(torture_server.port, 2.0) == "SIP/2.0 200 OK", f"server not answering after {name}"
     assert torture_server.proc.poll() is None
+
+
+def _header_of(data: bytes, name: str) -> str | None:
+    for line in data.partition(b"\r\n\r\n")[0].decode(errors="replace").split("\r\n")[1:]:
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() == name.lower():
+            return value.strip()
+    return None
+
+
+def test_unparsable_requests_are_answered_within_the_source_limit(torture_server):
+    """The answers to what pjsip cannot parse come out of the same per-source bucket as the rest
+    (burst 100 by default): 300 broken requests from one socket get at most the burst and what
+    refills meanwhile, never one answer each, and a source that waits is answered again."""
+    raw = (TORTURE / "badvers.dat").read_bytes()
+    with Peer(torture_server.port) as peer:
+        data = adapt(raw, peer.me, 9)
+        for _ in range(300):
+            peer.send(data)
+        answers = [m for m in peer.recv_all(2.0) if getattr(m, "status", None) == 505]
+        assert 100 <= len(answers) < 200, len(answers)
+        time.sleep(2.5)  # the bucket refills at 50 requests/s
+        peer.send(data)
+        assert any(getattr(m, "status", None) == 505 for m in peer.recv_all(2.0))
+    assert sip_options(torture_server.port, 2.0) == "SIP/2.0 200 OK"
 
 
 def test_server_log_has_no_tracebacks_after_torture(torture_server):
     log = torture_server.log_text()
     assert "Traceback" not in log and "sip.guard_failed" not in log and "guard ready" in log
+    assert "Dropping" in log  # pjsip's parser did refuse messages: the answers above were ours

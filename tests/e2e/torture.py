@@ -69,15 +69,20 @@ def exchange(peer: Peer, data: bytes, window_s: float = 1.5) -> Outcome:
     for r in finals:
         method = (r.header("CSeq") or "0 X").split()[-1]
         if method == "INVITE":
-            _ack(peer, r)
-            if 200 <= r.status < 300:
-                _bye(peer, r)
+            end_invite(peer, r)
             break
     for m in msgs:  # server-side requests (none expected): answer them so no transaction lingers
         if isinstance(m, Request):
             peer.send(_reply_200(m))
     return Outcome(finals[0].status if finals else None, statuses, responses,
                    finals[0].header("Warning") if finals else None)
+
+
+def end_invite(peer: Peer, final: Response) -> None:
+    """ACK a final answer to our INVITE, and BYE the call a 2xx set up."""
+    _ack(peer, final)
+    if 200 <= final.status < 300:
+        _bye(peer, final)
 
 
 def _in_dialog(peer: Peer, r: Response, method: str, cseq: int) -> str:

@@ -50,3 +50,23 @@ def test_after_unhold_the_caller_has_rtp_timeout_to_send_again():
     assert dog.check(50.0, 50, held=False) is None, "unhold at 50: the count starts again"
     assert dog.check(52.9, 50, held=False) is None
     assert dog.check(53.0, 50, held=False) == "rtp_timeout"
+
+
+def _bridge_port():
+    from voicebox.audio.ringbuffer import RingBuffer
+    from voicebox.telephony.media_port import BridgePort
+
+    return BridgePort(RingBuffer(1600), RingBuffer(16000), 320)
+
+
+def test_the_frame_gap_across_a_hold_is_not_counted():
+    """The bridge asks for no frames while a call is held; the server restarts the gap clock at the
+    hold and the unhold, so max_frame_gap measures lateness, not the hold (no clock compared here:
+    after a restart the next request has nothing to measure against)."""
+    port, frame = _bridge_port(), pj.MediaFrame()
+    port.onFrameRequested(frame)
+    port.restart_gap_clock()  # held: the bridge stops asking
+    port.onFrameRequested(frame)  # resumed
+    assert port.max_request_gap_ms == 0.0 and port.late_requests == 0
+    port.onFrameRequested(frame)
+    assert port.max_request_gap_ms > 0.0, "without a hold, consecutive requests are measured"

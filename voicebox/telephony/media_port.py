@@ -39,6 +39,11 @@ class BridgePort(pj.AudioMediaPort):
         self.late_requests = 0
         self._last_request = 0.0
 
+    def restart_gap_clock(self) -> None:
+        """At a hold or unhold: the bridge stops asking for frames while the call is held, and that
+        pause is the caller's doing, not a late frame (max_frame_gap counted whole holds)."""
+        self._last_request = 0.0
+
     @property
     def underruns(self) -> int:
         """Frames that ran dry in the middle of an utterance (counted by the playout buffer)."""

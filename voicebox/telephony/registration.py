@@ -15,8 +15,8 @@ from typing import Callable
 
 import pjsua2 as pj
 
-from voicebox.config import SipConfig, SipRegisterConfig
-from voicebox.telephony.transports import configure_account_media
+from voicebox.config import ConfigError, SipConfig, SipRegisterConfig
+from voicebox.telephony.transports import PJSUA_INVALID_ID, configure_account_media, is_tls, tls_transport_id
 
 log = logging.getLogger("voicebox.sip.register")
 
@@ -65,7 +65,13 @@ def account_config(reg: SipRegisterConfig, sip: SipConfig) -> pj.AccountConfig:
     if reg.password:
         cred = pj.AuthCredInfo("digest", reg.realm, reg.auth_user or reg.user, 0, reg.password)
         ac.sipConfig.authCreds.append(cred)
-    configure_account_media(ac, sip)
+    # A registrar reached over TLS sends its calls down that connection: the account is bound
+    # to the TLS transport and may use SRTP (transports.py). Over UDP/TCP it is a plain account.
+    tid = tls_transport_id(pj.Endpoint.instance()) if is_tls(reg.registrar) else None
+    if is_tls(reg.registrar) and tid is None:
+        raise ConfigError(f"sip.register.registrar: {reg.registrar} is reached over TLS, which needs [sip.tls]")
+    configure_account_media(ac, sip, secure=tid is not None)
+    ac.sipConfig.transportId = PJSUA_INVALID_ID if tid is None else tid
     return ac
 
 
@@ -114,6 +120,7 @@ class Registration:
         self.registrations = 0  # successful REGISTERs, refreshes included
         self.waits_s: list[float] = []  # the back-off chosen after each failure, in order
         self._leaving = False
+        self._unregister_pending = False  # an un-REGISTER sent, its final answer not yet in
 
     def start(self) -> None:
         self.account = RegisteredAccount(self)
@@ -124,6 +131,7 @@ class Registration:
     def on_reg_state(self, code: int, reason: str, expiration: int) -> None:
         if self._leaving:
             self.registered = False
+            self._unregister_pending = False
             log.info("unregistered status=%d", code)
             return
         if 200 <= code < 300 and expiration > 0:
@@ -155,8 +163,16 @@ class Registration:
         self._leaving = True
         try:
             self.account.setRegistration(False)
+            self._unregister_pending = True
         except pj.Error as e:
             log.warning("error sip.unregister_failed %s", e.info())
+
+    @property
+    def unregister_pending(self) -> bool:
+        """True until the registrar has answered the un-REGISTER (a digest challenge takes one
+        more round trip). Dropping the account before that makes pjsua send a second
+        un-REGISTER into the open transaction, which fails with PJSIP_EBUSY."""
+        return self._unregister_pending
 
     def close(self) -> None:
         """Drop the pjsua account (before libDestroy, which asserts on a live one)."""

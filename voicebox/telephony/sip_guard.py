@@ -18,6 +18,14 @@ loaded:
   refused or not, and answers a bare 486 when its call slots (4 in the wheel) are all taken.
 * ``voicebox-fallback`` (priority 100, after every pjsua module): answers what nobody handled,
   405 for REGISTER and 501 for other methods, instead of pjsip's silence.
+* a transport state callback (chained before pjsua's own): every TCP/TLS connection pjsip
+  accepts is counted against ``connection_budget``, and what does not fit is closed at once.
+  The offsets it reads in ``pjsip_transport`` are checked at start on a connection of its own;
+  if they do not read back, connections go uncounted and a warning says so.
+* a transport manager "dropped data" callback: a UDP request pjsip's parser refused (or one
+  without Call-ID/From/To) reaches no module, and pjsip says nothing. ``sip_unparsed`` builds
+  the answer RFC 4475 expects from the raw bytes (400, 505, 416, 405), sent from the SIP port
+  to the datagram's source, under the same allow-list and per-source limit as the rest.
 
 Both run on the SIP thread (inside ``libHandleEvents``), do O(1) work and never block.
 
@@ -39,7 +47,7 @@ from typing import Callable
 
 import pjsua2
 
-from voicebox.telephony import rx_data, sip_lint
+from voicebox.telephony import rx_data, sip_lint, sip_unparsed
 from voicebox.telephony.rx_data import GuardUnavailable, PjStr
 from voicebox.telephony.admission import QUIET_S, Admission
 from voicebox.telephony.digest import DigestAuth
@@ -60,6 +68,24 @@ class PjsipHdr(Structure):  # PJSIP_DECL_HDR_MEMBER: a list head for respond_sta
 
 
 _RX = ctypes.CFUNCTYPE(c_int, c_void_p)
+TP_INFO_TRANSPORT = 8  # pjsip_rx_data.tp_info.transport, right after tp_info.pool
+PJSIP_EINVALIDMSG = 171020  # pjsip/sip_errno.h: the parser refused the message
+PJSIP_EMISSINGHDR = 171050  # parsed, but Call-ID, From, To, Via or CSeq is missing
+
+
+class DroppedData(Structure):  # pjsip_tp_dropped_data
+    _fields_ = [("tp", c_void_p), ("data", c_void_p), ("len", ctypes.c_size_t), ("status", c_int)]
+
+
+_DROPPED = ctypes.CFUNCTYPE(None, POINTER(DroppedData))
+_TP_STATE = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p)  # pjsip_tp_state_callback
+PJSIP_TP_STATE_CONNECTED = 0
+PJSIP_TP_DIR_INCOMING = 2
+# Inside pjsip_transport (pjsip/sip_transport.h, x86-64, the pinned wheel): obj_name is its first
+# member; remote_name is a pjsip_host_port (pj_str_t host, int port); dir follows it.
+_TP_REMOTE_HOST = 200
+_TP_REMOTE_PORT = 216
+_TP_DIR = 224
 
 
 class PjsipModule(Structure):
@@ -87,6 +113,18 @@ def _lib() -> ctypes.CDLL:
     lib.pjsip_tsx_layer_find_tsx2.argtypes = [POINTER(PjStr), c_int]
     lib.pjsip_ua_find_dialog.restype = c_void_p
     lib.pjsip_ua_find_dialog.argtypes = [c_void_p, c_void_p, c_void_p, c_int]
+    lib.pjsip_endpt_get_tpmgr.restype = c_void_p
+    lib.pjsip_tpmgr_get_state_cb.restype = c_void_p
+    lib.pjsip_tpmgr_get_state_cb.argtypes = [c_void_p]
+    lib.pjsip_tpmgr_set_state_cb.argtypes = [c_void_p, c_void_p]
+    lib.pjsip_transport_shutdown2.argtypes = [c_void_p, c_int]
+    lib.pjsip_endpt_get_tpmgr.argtypes = [c_void_p]
+    lib.pjsip_tpmgr_set_drop_data_cb.argtypes = [c_void_p, c_void_p]
+    lib.pj_sockaddr_init.argtypes = [ctypes.c_int, c_void_p, POINTER(PjStr), ctypes.c_uint16]
+    lib.pj_sockaddr_get_len.restype = ctypes.c_uint
+    lib.pj_sockaddr_get_len.argtypes = [c_void_p]
+    lib.pjsip_endpt_send_raw.argtypes = [c_void_p, c_int, c_void_p, c_void_p, ctypes.c_size_t, c_void_p, c_int,
+                                         c_void_p, c_void_p]
     return lib
 
 
@@ -103,8 +141,10 @@ def _udp_listener(ep: pjsua2.Endpoint) -> tuple[str, int]:
 
 class SipGuard:
     def __init__(self, admission: Admission, auth: DigestAuth | None, answer_options: Callable[[], bool],
-                 retry_after_s: int) -> None:
+                 retry_after_s: int, answers_uri: Callable[[str], bool] | None = None) -> None:
         self.admission = admission
+        # A new INVITE's Request-URI reaches an agent (several agents: by its user part); else 404.
+        self.answers_uri = answers_uri
         self.auth = auth
         self.answer_options = answer_options  # false while draining: pjsua's own 480 then goes out
         self.retry_after_s = retry_after_s
@@ -121,6 +161,13 @@ class SipGuard:
         self._cb_guard = _RX(self._on_guard)
         self._cb_fallback = _RX(self._on_fallback)
         self._cb_response = _RX(self._on_response)
+        self._cb_dropped = _DROPPED(self._on_dropped)
+        self._udp_transport = 0  # the UDP pjsip_transport the probe came in on
+        self._cb_state = _TP_STATE(self._on_tp_state)
+        self._pjsua_state_cb: _TP_STATE | None = None  # pjsua's own, called first
+        self._tp_layout_ok = False  # pjsip_transport's offsets read back our own connection
+        self._tp_probe: tuple[str, int] | None = None
+        self._conn_logged_at = float("-inf")
         self._invite_method = self._lib.pjsip_get_invite_method()
         self._budget_full_at = float("-inf")  # last log line about a full media budget
         self._mods = [
@@ -142,6 +189,16 @@ class SipGuard:
             if status != 0:
                 raise RuntimeError(f"pjsip_endpt_register_module({mod.name.ptr!r}) failed: {status}")
         self._self_test()
+        tpmgr = self._lib.pjsip_endpt_get_tpmgr(self._endpt)
+        prev = self._lib.pjsip_tpmgr_get_state_cb(tpmgr)
+        self._pjsua_state_cb = _TP_STATE(prev) if prev else None
+        self._lib.pjsip_tpmgr_set_state_cb(tpmgr, ctypes.cast(self._cb_state, c_void_p))
+        self._connection_self_test()
+        if not self._udp_transport:
+            log.warning("pjsip_rx_data.tp_info.transport is not where the guard reads it: requests pjsip "
+                        "cannot parse stay unanswered")
+        elif self._lib.pjsip_tpmgr_set_drop_data_cb(tpmgr, ctypes.cast(self._cb_dropped, c_void_p)) != 0:
+            raise RuntimeError("pjsip_tpmgr_set_drop_data_cb failed")
 
     def _self_test(self) -> None:
         """Send a known OPTIONS to our own UDP port and check every offset against it."""
@@ -166,6 +223,67 @@ class SipGuard:
                 f"({self._probe_result}); its offsets are for {rx_data.PJSUA2_VERSION}")
         self._verified = True
         log.info("guard ready (%s %s, pjsip_rx_data layout checked)", rx_data.DISTRIBUTION, version)
+
+    def _connection_self_test(self) -> None:
+        """Open a TCP connection to our own listener; the state callback must read it back."""
+        ep = pjsua2.Endpoint.instance()
+        listener = next((ep.transportGetInfo(t).localAddress for t in ep.transportEnum()
+                         if ep.transportGetInfo(t).typeName.upper() == "TCP"), None)
+        if listener is not None:
+            host, _, port = listener.rpartition(":")
+            host = {"0.0.0.0": "127.0.0.1"}.get(host.strip("[]"), host.strip("[]"))
+            with socket.create_connection((host, int(port)), timeout=SELF_TEST_S) as sock:
+                self._tp_probe = sock.getsockname()[:2]
+                deadline = time.monotonic() + SELF_TEST_S
+                while not self._tp_layout_ok and time.monotonic() < deadline:
+                    ep.libHandleEvents(10)
+            self._tp_probe = None
+        if self._tp_layout_ok:
+            log.info("connection budget on: %d TCP/TLS connections per source, %d in all",
+                     self.admission.connections.per_source, self.admission.connections.total)
+        else:
+            log.warning("connection budget off: %s", "no TCP listener to check pjsip_transport's layout on"
+                        if listener is None else "pjsip_transport is not laid out as the guard reads it")
+
+    def _read_peer(self, tp: int) -> tuple[str, int, int]:
+        """(remote host, remote port, direction) of a connection-oriented pjsip_transport."""
+        # pj_str_t read as address and length: its text is not NUL-terminated.
+        ptr = c_void_p.from_address(tp + _TP_REMOTE_HOST).value
+        slen = ctypes.c_ssize_t.from_address(tp + _TP_REMOTE_HOST + 8).value
+        text = ctypes.string_at(ptr, slen).decode(errors="replace") if ptr and 0 < slen < 64 else ""
+        return text, c_int.from_address(tp + _TP_REMOTE_PORT).value, c_int.from_address(tp + _TP_DIR).value
+
+    def _on_tp_state(self, tp, state, info) -> None:  # noqa: ANN001 -- ctypes arguments
+        try:
+            if self._pjsua_state_cb is not None:
+                self._pjsua_state_cb(tp, state, info)
+            if not tp:
+                return
+            if state != PJSIP_TP_STATE_CONNECTED:
+                self.admission.connections.closed(tp)
+                return
+            kind = ctypes.string_at(tp, 3)
+            if kind not in (b"tcp", b"tls"):
+                return
+            if not self._tp_layout_ok:
+                if self._tp_probe is not None and kind == b"tcp":
+                    host, port, direction = self._read_peer(tp)
+                    self._tp_layout_ok = (host, port, direction) == (*self._tp_probe, PJSIP_TP_DIR_INCOMING)
+                return
+            host, _, direction = self._read_peer(tp)
+            if direction != PJSIP_TP_DIR_INCOMING:
+                return  # our own connection (a TLS registrar): not the budget's
+            for key in self.admission.connections.opened(tp, host):
+                self._count("connection_closed")
+                now = time.monotonic()
+                if now - self._conn_logged_at > QUIET_S:
+                    self._conn_logged_at = now
+                    log.warning("TCP/TLS connections past the budget are closed (from %s: %d kept, %d in all; "
+                                "sip.max_connections_per_source, sip.max_connections)",
+                                host, self.admission.connections.live(host), self.admission.connections.live())
+                self._lib.pjsip_transport_shutdown2(key, 1)
+        except Exception:
+            log.exception("error sip.guard_failed")
 
     def pjsua_max_calls(self) -> int:
         """pjsua's call slots: what was asked for, clamped to the build's PJSUA_MAX_CALLS."""
@@ -246,9 +364,58 @@ class SipGuard:
         if self._probe is not None and info.startswith(self._probe_info):
             try:
                 self._probe_result = self._rx.verify(rdata, self._probe) or ""
+                transport = c_void_p.from_address(rdata + TP_INFO_TRANSPORT).value or 0
+                # pjsip_transport begins with its object name, "udp0x..." for the UDP transport.
+                if transport and ctypes.string_at(transport, 3) == b"udp":
+                    self._udp_transport = transport
             except Exception as e:  # noqa: BLE001 -- reported by install, in its one line
                 self._probe_result = f"reading the packet failed: {e}"
         return 1
+
+    def _on_dropped(self, dd_ptr) -> None:  # noqa: ANN001 -- a ctypes pointer
+        """pjsip dropped a message it could not parse: answer it if it is a UDP request."""
+        try:
+            dd = dd_ptr.contents
+            if not self._verified or dd.status not in (PJSIP_EINVALIDMSG, PJSIP_EMISSINGHDR):
+                return
+            lo = self._rx.layout
+            # A UDP datagram is parsed where it was received, in the packet buffer of the UDP
+            # transport's pjsip_rx_data, and pjsip points msg_info.msg_buf at the message it is
+            # parsing: both must hold before rdata is read. TCP and TLS stay unanswered.
+            if not self._udp_transport or dd.tp != self._udp_transport:
+                self._count("unparsed_not_udp")
+                return
+            rdata = dd.data - lo.packet
+            if c_void_p.from_address(rdata + lo.msg_buf).value != dd.data or \
+                    c_void_p.from_address(rdata + TP_INFO_TRANSPORT).value != dd.tp:
+                self._count("unparsed_unlocated")
+                return
+            src = self._rx.source(rdata)
+            port = c_int.from_address(rdata + lo.src_port).value
+            adm = self.admission
+            if not adm.networks.allows(src) or adm.limiter.check(src) != "ok":
+                self._count("unparsed_dropped")
+                return
+            found = sip_unparsed.answer(ctypes.string_at(dd.data, dd.len), ALLOW)
+            if found is None:
+                self._count("unparsed_unanswerable")
+                return
+            reply, copied = found
+            self._count(f"unparsed_{reply.status}")
+            self._send_raw(reply.render(copied, "voicebox"), src, port)
+        except Exception:
+            log.exception("error sip.guard_failed")
+
+    def _send_raw(self, data: bytes, host: str, port: int) -> None:
+        """Send ``data`` from the SIP UDP port to ``host:port`` (pjsip copies it before returning)."""
+        v6 = ":" in host
+        af = ctypes.c_uint16.in_dll(self._lib, "PJ_AF_INET6" if v6 else "PJ_AF_INET").value
+        addr = ctypes.create_string_buffer(128)  # pj_sockaddr is 28 bytes; room to spare
+        if self._lib.pj_sockaddr_init(af, addr, byref(PjStr.of(host)), port) != 0:
+            return
+        tp_type = pjsua2.PJSIP_TRANSPORT_UDP6 if v6 else pjsua2.PJSIP_TRANSPORT_UDP
+        self._lib.pjsip_endpt_send_raw(self._endpt, tp_type, None, data, len(data), addr,
+                                       self._lib.pj_sockaddr_get_len(addr), None, None)
 
     def _on_response(self, rdata: int) -> int:
         try:
@@ -267,6 +434,8 @@ class SipGuard:
             if not self._verified:
                 return self._on_probe(rdata)
             raw, src = self._read(rdata)
+            if self.admission.networks.allows(src):  # its connection, if any, carries SIP: a peer's
+                self.admission.connections.spoke(c_void_p.from_address(rdata + TP_INFO_TRANSPORT).value or 0)
             return 1 if self._decide(rdata, raw, src) else 0
         except Exception:
             log.exception("error sip.guard_failed")
@@ -319,6 +488,11 @@ class SipGuard:
                 self._respond(rdata, 401, "Unauthorized",
                               [("WWW-Authenticate", self.auth.challenge(src, stale=result == "stale"))])
                 return True
+        if req.method == "INVITE" and self.answers_uri is not None and not self.answers_uri(req.uri):
+            # Before admission: nobody answers here, so no media is reserved or opened for it.
+            self._count("unknown_user")
+            self._respond(rdata, 404, "Not Found", [])
+            return True
         if req.method == "INVITE" and self._admit_invite(rdata, src):
             return True
         if req.method == "OPTIONS" and self.answer_options():
