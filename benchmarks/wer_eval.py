@@ -12,6 +12,15 @@ G.722 as well) and is recognized two ways by each whisper model:
 - **offline**: faster-whisper's own ``transcribe`` of the whole line audio with its defaults
   (beam 5, 30 s window, no temperature fallback): what a batch job would get.
 
+Each model runs with each recognizer prompt of ``--prompts``: ``off`` (none) and ``vocabulary``
+(the agent file's words, as a call to that agent gets them). Besides WER, it scores the agent's
+own words: of the vocabulary terms said in the corpus turns, how many the transcript has. The
+corpus never says a business name, so every shipped agent also gets sentences of its own,
+written from its file ("Hi, is this <name>?", "I'd like to book a <choice>, please.", "Can you
+tell me about <proper noun of its facts>?"), synthesized with the configured Piper voice and
+heard through the same line, with and without its prompt. The prompt's decode cost is timed
+apart, each turn's partial decoded with and without it in turn.
+
 Run from the repository root (about 5 minutes on 2 cores):
 
     .venv/bin/python benchmarks/wer_eval.py
@@ -38,11 +47,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from voicebox.agent import BUILTIN_DIR, WEEKDAYS, AgentConfig, load_agent  # noqa: E402
 from voicebox.audio.channel import round_trip  # noqa: E402
 from voicebox.config import load_config  # noqa: E402
 from voicebox.listening.endpointing import hangover_ms  # noqa: E402
 from voicebox.listening.local_agreement import LocalAgreement  # noqa: E402
-from voicebox.listening.transcriber import Transcriber, usable_partial  # noqa: E402
+from voicebox.listening.recognizer_prompt import MAX_PROMPT_TOKENS, prompt_words  # noqa: E402
+from voicebox.listening.transcriber import DecodePrompt, Transcriber, usable_partial  # noqa: E402
 from voicebox.listening.turns import Growing, Paused, TurnDetector, TurnEnded, webrtc_classifier  # noqa: E402
 from voicebox.model_store import resolve  # noqa: E402
 
@@ -92,6 +103,37 @@ def word_errors(ref: str, hyp: str) -> int:
     return o.substitutions + o.deletions + o.insertions
 
 
+def business_terms(agent: AgentConfig) -> list[str]:
+    """The agent's vocabulary, normalized, longest first, so "teeth whitening" is found before "whitening"."""
+    terms = {normalize(w) for w in agent.vocabulary()} - {""}
+    return sorted(terms, key=lambda t: (-len(t.split()), t))
+
+
+def terms_in(text: str, terms: list[str]) -> list[str]:
+    """The terms a normalized text says, each occurrence once; a word counts for one term only."""
+    words, found = text.split(), []
+    used = [False] * len(words)
+    for term in terms:
+        tw = term.split()
+        for i in range(len(words) - len(tw) + 1):
+            if words[i : i + len(tw)] == tw and not any(used[i : i + len(tw)]):
+                found.append(term)
+                used[i : i + len(tw)] = [True] * len(tw)
+    return found
+
+
+def terms_missed(ref: str, hyp: str, terms: list[str]) -> list[str]:
+    said, heard = terms_in(ref, terms), terms_in(hyp, terms)
+    return sorted(t for t in set(said) if heard.count(t) < said.count(t))
+
+
+def terms_heard(ref: str, hyp: str, terms: list[str]) -> tuple[int, int]:
+    """(terms said, terms said that the transcript has as well)."""
+    said, heard = terms_in(ref, terms), terms_in(hyp, terms)
+    hits = sum(min(said.count(t), heard.count(t)) for t in set(said))
+    return len(said), hits
+
+
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path)) as w:
         if w.getframerate() != RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
@@ -99,7 +141,7 @@ def read_wav(path: Path) -> np.ndarray:
         return np.frombuffer(w.readframes(w.getnframes()), np.int16)
 
 
-def stream(stt: Transcriber, audio: np.ndarray, cfg, context: str) -> dict:
+def stream(stt: Transcriber, audio: np.ndarray, cfg, context: str, prompt: DecodePrompt) -> dict:
     """The turn(s) a call would hear in ``audio``, and their transcripts."""
     vad = cfg.vad
     detector = TurnDetector(vad, FRAME_MS, webrtc_classifier(RATE, vad.aggressiveness))
@@ -114,17 +156,17 @@ def stream(stt: Transcriber, audio: np.ndarray, cfg, context: str) -> dict:
             detector.hangover_override_ms = hint[1]
         for ev in detector.process(padded[i : i + n]):
             if isinstance(ev, Growing):
-                t = stt._decode(ev.audio, RATE, "fit")
+                t = stt._decode(ev.audio, RATE, "fit", 1, prompt)
                 partial_ms.append(t.decode_ms)
                 partials += 1
                 if usable_partial(t):
                     last_partial = agreement.update(t.text)
             elif isinstance(ev, Paused):
-                t = stt.transcribe(ev.audio, RATE, context)
+                t = stt.transcribe(ev.audio, RATE, context, prompt=prompt)
                 hint = (ev.last_voiced_ms, hangover_ms(t.text if t.reliable else None, vad)[0])
             elif isinstance(ev, TurnEnded):
                 share = ev.voiced_ms / max(1.0, len(ev.audio) * 1000 / RATE)
-                t = stt.transcribe(ev.audio, RATE, context, speech_share=share)
+                t = stt.transcribe(ev.audio, RATE, context, speech_share=share, prompt=prompt)
                 final_ms.append(t.decode_ms)
                 finals.append({"text": t.text, "reliable": t.reliable, "context": t.context,
                                "avg_logprob": round(t.avg_logprob, 3)})
@@ -141,15 +183,76 @@ def stream(stt: Transcriber, audio: np.ndarray, cfg, context: str) -> dict:
     }
 
 
-def offline(stt: Transcriber, audio: np.ndarray) -> tuple[str, float]:
+def offline(stt: Transcriber, audio: np.ndarray, prompt: DecodePrompt) -> tuple[str, float]:
     t0 = time.perf_counter()
     # Beam 5 and the full window, as faster-whisper does by default; no temperature fallback,
     # whose sampling would make the figure change from run to run.
     segments, _ = stt.model.transcribe(
-        audio.astype(np.float32) / 32768.0, language="en", vad_filter=False, beam_size=5, temperature=0.0
+        audio.astype(np.float32) / 32768.0, language=prompt.language, vad_filter=False, beam_size=5,
+        temperature=0.0, initial_prompt=prompt.text or None,
     )
     text = " ".join(s.text.strip() for s in segments).strip()
     return text, (time.perf_counter() - t0) * 1000
+
+
+def agent_sentences(agent: AgentConfig) -> list[dict]:
+    """Sentences a caller of ``agent`` might say, each carrying one of its words, from its file alone."""
+    said = [{"text": f"Hi, is this {agent.name}?", "term": agent.name, "kind": "business name"}]
+    said += [{"text": f"I'd like to book a {c.name}, please.", "term": c.name, "kind": "choice"} for c in agent.choices()]
+    nouns = [w for w in agent.vocabulary() if w[:1].isupper() and w != agent.name and w.lower() not in WEEKDAYS]
+    said += [{"text": f"Can you tell me about {w}?", "term": w, "kind": "fact"} for w in nouns[:6]]
+    return said
+
+
+def with_prompt(agent: AgentConfig, mode: str) -> AgentConfig:
+    return agent.model_copy(update={"recognizer": agent.recognizer.model_copy(update={"prompt": mode.split("@")[0]})})
+
+
+def prompt_of(stt: Transcriber, agent: AgentConfig, mode: str) -> DecodePrompt:
+    """The prompt a call to ``agent`` gets with ``mode`` (``vocabulary@N``: capped at N tokens)."""
+    setting, _, cap = mode.partition("@")
+    if cap and setting == "vocabulary":
+        return stt.prompt(agent.language, prompt_words(agent), int(cap))
+    return stt.prompt_for(with_prompt(agent, setting))
+
+
+def synthetic_runs(stt: Transcriber, model: str, cfg, context: str, modes: list[str], codec: str) -> list[dict]:
+    """Every shipped agent's own sentences, synthesized, through the line, with and without its prompt."""
+    from voicebox.speaking.synthesizer import Synthesizer
+
+    tts = Synthesizer(resolve(cfg.models.tts, "tts", cfg.data_dir), RATE)
+    runs = []
+    for name in sorted(p.stem for p in BUILTIN_DIR.glob("*.toml")):
+        agent = load_agent(name)
+        sentences = agent_sentences(agent)
+        audio = [round_trip(tts.synthesize(x["text"]), codec) for x in sentences]
+        for mode in modes:
+            prompt = prompt_of(stt, agent, mode)
+            rows = []
+            for x, line in zip(sentences, audio):
+                heard = " ".join(t["text"] for t in stream(stt, line, cfg, context, prompt)["turns"])
+                rows.append({**x, "heard": heard, "term_heard": normalize(x["term"]) in normalize(heard)})
+                print(f"{model} {codec} {mode} {name}: {x['text']!r} -> {heard!r}", flush=True)
+            refs = [normalize(r["text"]) for r in rows]
+            runs.append({"model": model, "codec": codec, "agent": name, "prompt": mode, "prompt_text": prompt.text,
+                         "wer": wer(refs, [normalize(r["heard"]) for r in rows]), "rows": rows})
+    return runs
+
+
+def prompt_cost(stt: Transcriber, lines: list[np.ndarray], prompt: DecodePrompt, repeats: int = 3) -> dict:
+    """Partial-decode time of each turn without and with ``prompt``, alternating so that a busy
+    machine slows both alike: medians over turns of each turn's median."""
+    plain, prompted = [], []
+    for line in lines:
+        a, b = [], []
+        for _ in range(repeats):
+            a.append(stt._decode(line, RATE, "fit", 1, stt.plain).decode_ms)
+            b.append(stt._decode(line, RATE, "fit", 1, prompt).decode_ms)
+        plain.append(statistics.median(a))
+        prompted.append(statistics.median(b))
+    return {"turns": len(lines), "tokens": len(prompt.tokens) - len(stt.plain.tokens),
+            "plain_ms_p50": statistics.median(plain), "prompt_ms_p50": statistics.median(prompted),
+            "extra_pct_p50": 100 * statistics.median([(b - a) / a for a, b in zip(plain, prompted)])}
 
 
 def pct(values: list[float], q: float) -> float | None:
@@ -165,29 +268,37 @@ def main() -> None:
         help="model[:final context[:final beam]]; they default to models.stt_final_context and stt_final_beam",
     )
     ap.add_argument("--codecs", nargs="+", default=["PCMU", "G722"])
+    ap.add_argument("--prompts", nargs="+", default=["off", "vocabulary"],
+                    help="recognizer prompts to compare: off, vocabulary ([recognizer] prompt of the agent file), "
+                    "vocabulary@N (capped at N tokens instead of the default)")
+    ap.add_argument("--agent", default="riverside_dental", help="the agent the corpus calls (its vocabulary)")
+    ap.add_argument("--no-synthetic", action="store_true", help="skip the shipped agents' synthesized sentences")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--render", action="store_true", help="only rewrite wer.md from the wer.json in --out")
     args = ap.parse_args()
     cfg = load_config(None, {})
     if args.render:
         saved = json.loads((args.out / "wer.json").read_text())
-        write(args.out, saved["runs"], cfg, saved["meta"])
+        write(args.out, saved["runs"], cfg, saved["meta"], saved.get("synthetic", []), saved.get("cost", []))
         return
     scenarios = json.loads((CORPUS / "scenarios.json").read_text())["scenarios"]
     turns = [(s["id"], i, t) for s in scenarios for i, t in enumerate(s["turns"])]
-    runs = []
+    agent = load_agent(args.agent)
+    terms = business_terms(agent)
+    runs, synthetic, cost = [], [], []
     for spec in args.models:
         model, _, rest = spec.partition(":")
         context, _, beam_text = rest.partition(":")
         context = context or cfg.models.stt_final_context
         beam = int(beam_text) if beam_text else cfg.models.stt_final_beam
         stt = Transcriber(resolve(model, "stt", cfg.data_dir), threads=cfg.models.stt_threads, final_beam=beam)
-        for codec in args.codecs:
+        for codec, mode in [(c, m) for c in args.codecs for m in args.prompts]:
+            prompt = prompt_of(stt, agent, mode)
             rows = []
             for sid, idx, turn in turns:
                 line = round_trip(read_wav(CORPUS / turn["wav"]), codec)
-                s = stream(stt, line, cfg, context)
-                off_text, off_ms = offline(stt, line)
+                s = stream(stt, line, cfg, context, prompt)
+                off_text, off_ms = offline(stt, line, prompt)
                 heard = " ".join(t["text"] for t in s["turns"] if t["reliable"])
                 rows.append({
                     "scenario": sid, "turn": idx, "ref": turn["text"], "expect": turn.get("expect"),
@@ -196,7 +307,7 @@ def main() -> None:
                     "finals": s["turns"], "partials": s["partials"], "partial_ms": s["partial_ms"],
                     "final_ms": s["final_ms"], "offline_ms": off_ms, "committed_kept": s["committed_kept"],
                 })
-                print(f"{model} {codec} {sid}/{idx}: {rows[-1]['streaming']!r} | {off_text!r}", flush=True)
+                print(f"{model} {codec} {mode} {sid}/{idx}: {rows[-1]['streaming']!r} | {off_text!r}", flush=True)
             # The corpus garbage turns are meant to be unintelligible; their "words" are not a
             # transcript to match, so they are scored apart (all turns) and by whether they were
             # acted on.
@@ -204,8 +315,16 @@ def main() -> None:
             refs = [normalize(r["ref"]) for r in spoken]
             every = [r for r in rows if r["ref"]]
             kept = [k for r in rows for k in r["committed_kept"]]
+            said_heard = [terms_heard(normalize(r["ref"]), normalize(r[k]), terms) for k in ("streaming", "offline")
+                          for r in spoken]
+            half = len(spoken)
             runs.append({
                 "model": model, "context": context, "final_beam": beam, "codec": codec, "turns": len(spoken),
+                "prompt": mode, "prompt_text": prompt.text, "agent": args.agent,
+                "terms_said": sum(s for s, _ in said_heard[:half]),
+                "terms_heard_streaming": sum(h for _, h in said_heard[:half]),
+                "terms_heard_offline": sum(h for _, h in said_heard[half:]),
+                "terms_missed_streaming": [t for r in spoken for t in terms_missed(normalize(r["ref"]), normalize(r["streaming"]), terms)],
                 "wer_streaming": wer(refs, [normalize(r["streaming"]) for r in spoken]),
                 "wer_offline": wer(refs, [normalize(r["offline"]) for r in spoken]),
                 "wer_streaming_all": wer([normalize(r["ref"]) for r in every], [normalize(r["streaming"]) for r in every]),
@@ -224,8 +343,68 @@ def main() -> None:
                 "committed_kept": (sum(kept) / len(kept)) if kept else None,
                 "rows": rows,
             })
+        spoken = [round_trip(read_wav(CORPUS / t["wav"]), args.codecs[0]) for _, _, t in turns if t["text"]]
+        for mode in args.prompts:
+            if mode != "off":
+                cost.append({"model": model, "codec": args.codecs[0], "prompt": mode,
+                             **prompt_cost(stt, spoken, prompt_of(stt, agent, mode))})
+        if not args.no_synthetic:
+            synthetic += synthetic_runs(stt, model, cfg, context, args.prompts, args.codecs[0])
         del stt
-    write(args.out, runs, cfg)
+    write(args.out, runs, cfg, None, synthetic, cost)
+
+
+def _synthetic_lines(synthetic: list[dict]) -> list[str]:
+    if not synthetic:
+        return []
+    lines = [
+        "", "## Each shipped agent's own words (synthesized sentences)", "",
+        "Sentences written from each agent file (its name, each choice of its forms, proper nouns of its facts), "
+        "synthesized with the configured Piper voice, through the same line; streaming finals. *Heard*: the "
+        "sentence's agent word is in the transcript (normalized). One clear synthetic voice: an easier test than "
+        "the corpus, but the only one here that says the business names.", "",
+        "| model | line | agent | prompt | business name heard | choices heard | fact nouns heard | WER |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in synthetic:
+        def heard(kind: str) -> str:
+            rows = [x for x in r["rows"] if x["kind"] == kind]
+            return f"{sum(x['term_heard'] for x in rows)}/{len(rows)}" if rows else "-"
+        lines.append(f"| {r['model']} | {r['codec']} | {r['agent']} | {r['prompt']} | {heard('business name')} | "
+                     f"{heard('choice')} | {heard('fact')} | {100 * r['wer']:.1f}% |")
+    lines += ["", "Sentences whose transcript a prompt changed:", "", "| model | agent | prompt | said | prompt off | with the prompt |",
+              "|---|---|---|---|---|---|"]
+    by_key = {(r["model"], r["agent"], r["prompt"]): r for r in synthetic}
+    for (model, agent, mode), r in by_key.items():
+        if mode != "off":
+            continue
+        for (m2, a2, other_mode), other in by_key.items():
+            if (m2, a2) != (model, agent) or other_mode == "off":
+                continue
+            for a, b in zip(r["rows"], other["rows"]):
+                if normalize(a["heard"]) != normalize(b["heard"]):
+                    lines.append(f"| {model} | {agent} | {other_mode} | {a['text']} | {a['heard']} | {b['heard']} |")
+    return lines
+
+
+def _cost_lines(cost: list[dict]) -> list[str]:
+    if not cost:
+        return []
+    lines = ["", "## What the prompt costs", "",
+             "Partial decode (fitted window, greedy) of every corpus speech turn without and with the corpus agent's "
+             "prompt, alternating, median of 3 each; medians over turns. Partial decodes run every few hundred "
+             "milliseconds of every call, so this is the prompt's price.", "",
+             "| model | line | prompt | prompt tokens | decode p50 without / with | extra (p50 of per-turn ratio) |",
+             "|---|---|---|---|---|---|"]
+    for c in cost:
+        lines.append(f"| {c['model']} | {c['codec']} | {c.get('prompt', 'vocabulary')} | {c['tokens']} | "
+                     f"{c['plain_ms_p50']:.0f} / {c['prompt_ms_p50']:.0f} ms | "
+                     f"{c['extra_pct_p50']:+.0f}% |")
+    return lines
+
+
+def _label(run: dict) -> str:
+    return f"{run['model']} ({_final(run)}, {run['codec']}, prompt {run.get('prompt', 'off')})"
 
 
 def _final(run: dict) -> str:
@@ -234,7 +413,9 @@ def _final(run: dict) -> str:
     return run["context"] if beam == 1 else f"{run['context']}, beam {beam}"
 
 
-def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
+def write(out: Path, runs: list[dict], cfg, meta: dict | None = None, synthetic: list[dict] | None = None,
+          cost: list[dict] | None = None) -> None:
+    synthetic, cost = synthetic or [], cost or []
     out.mkdir(parents=True, exist_ok=True)
     if meta is None:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
@@ -244,7 +425,9 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
             "final_context": cfg.models.stt_final_context, "partial_every_ms": cfg.vad.partial_every_ms,
         }
     rev = meta["git_rev"]
-    (out / "wer.json").write_text(json.dumps({"meta": meta, "runs": runs}, indent=1) + "\n")
+    (out / "wer.json").write_text(
+        json.dumps({"meta": meta, "runs": runs, "synthetic": synthetic, "cost": cost}, indent=1) + "\n"
+    )
     f = lambda v, d=0: "-" if v is None else f"{v:.{d}f}"  # noqa: E731
     lines = [
         "# Word error rate through a telephone line: streaming vs offline", "",
@@ -258,18 +441,31 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
         "transcript passed the confidence gate (must be 0). "
         "*Streaming* is what a call acts on (turn detection, partials, speculative and final decodes); "
         "*offline* is a batch decode of the same line audio (faster-whisper, beam 5, 30 s window, temperature 0).", "",
-        "| model | final decode | line | speech turns | WER streaming | WER offline | WER all turns (streaming / offline) | split turns | garbage acted on | partials/turn | "
+        "*Prompt*: `off` decodes with no prompt; `vocabulary` gives the decoder the agent file's words "
+        "(`[recognizer] prompt`, the agent's `vocabulary()` capped by `voicebox/listening/recognizer_prompt.py`) "
+        "as whisper's previous text, the block faster-whisper fills from `initial_prompt` and `hotwords`; "
+        f"`vocabulary@N` caps it at N tokens (the default, `[recognizer] prompt = \"vocabulary\"`, is "
+        f"{MAX_PROMPT_TOKENS}). "
+        "*Business words heard*: of the agent's vocabulary terms said in the speech turns (normalized, "
+        "each occurrence), how many the transcript has, streaming / offline.", "",
+        "| model | final decode | line | prompt | speech turns | WER streaming | WER offline | business words heard (streaming / offline) | WER all turns (streaming / offline) | split turns | garbage acted on | partials/turn | "
         "partial decode p50/p95 ms | final decode p50/p95 ms | offline decode p50 ms | committed words kept |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
+        said = r.get("terms_said")
+        heard = "-" if not said else f"{r['terms_heard_streaming']}/{said} / {r['terms_heard_offline']}/{said}"
         lines.append(
-            f"| {r['model']} | {_final(r)} | {r['codec']} | {r['turns']} | {100 * r['wer_streaming']:.1f}% | "
-            f"{100 * r['wer_offline']:.1f}% | {100 * r['wer_streaming_all']:.0f}% / {100 * r['wer_offline_all']:.0f}% | {r['split_turns']} | {len(r['garbage_acted_on'])} | "
+            f"| {r['model']} | {_final(r)} | {r['codec']} | {r.get('prompt', 'off')} | {r['turns']} | {100 * r['wer_streaming']:.1f}% | "
+            f"{100 * r['wer_offline']:.1f}% | {heard} | {100 * r['wer_streaming_all']:.0f}% / {100 * r['wer_offline_all']:.0f}% | {r['split_turns']} | {len(r['garbage_acted_on'])} | "
             f"{r['partials_per_turn']:.1f} | {f(r['partial_ms_p50'])}/{f(r['partial_ms_p95'])} | "
             f"{f(r['final_ms_p50'])}/{f(r['final_ms_p95'])} | {f(r['offline_ms_p50'])} | "
             f"{'-' if r['committed_kept'] is None else format(100 * r['committed_kept'], '.0f') + '%'} |"
         )
+    lines += ["", "Business words said in the corpus and missed by the streaming transcript:", ""]
+    for r in runs:
+        if "terms_missed_streaming" in r:
+            lines.append(f"- {_label(r)}: {', '.join(r['terms_missed_streaming']) or 'none'}")
     lines += ["", "Without the turns that read out a long digit string (8 or more digits: a card number), where "
               "whisper loops on repeated digits and how far it loops decides the figure:", ""]
     for r in runs:
@@ -277,7 +473,7 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
                  and sum(w.isdigit() for w in normalize(row["ref"]).split()) < 8]
         refs = [normalize(row["ref"]) for row in plain]
         lines.append(
-            f"- {r['model']} ({_final(r)}, {r['codec']}, {len(plain)} turns): streaming "
+            f"- {_label(r)}, {len(plain)} turns: streaming "
             f"{100 * wer(refs, [normalize(row['streaming']) for row in plain]):.1f}%, offline "
             f"{100 * wer(refs, [normalize(row['offline']) for row in plain]):.1f}%"
         )
@@ -285,8 +481,8 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
         "", "## Where streaming and offline differ", "",
         "Word errors per turn (normalized), for every turn whose two transcripts differ. A corpus of 15 "
         "turns is small: one turn's errors move the WER by several points.", "",
-        "| model | final decode | line | turn | errors streaming / offline | streaming final | offline |",
-        "|---|---|---|---|---|---|---|",
+        "| model | final decode | line | prompt | turn | errors streaming / offline | streaming final | offline |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in runs:
         for row in r["rows"]:
@@ -295,12 +491,23 @@ def write(out: Path, runs: list[dict], cfg, meta: dict | None = None) -> None:
             ref, st, off = normalize(row["ref"]), normalize(row["streaming"]), normalize(row["offline"])
             if st != off:
                 lines.append(
-                    f"| {r['model']} | {_final(r)} | {r['codec']} | {row['scenario']}/{row['turn']} | "
+                    f"| {r['model']} | {_final(r)} | {r['codec']} | {r.get('prompt', 'off')} | {row['scenario']}/{row['turn']} | "
                     f"{word_errors(ref, st)} / {word_errors(ref, off)} | {row['streaming']} | {row['offline']} |"
                 )
-    lines += ["", "## Turns (first model, first line)", "", "| scenario | said | streaming final | offline |", "|---|---|---|---|"]
-    for row in runs[0]["rows"]:
-        lines.append(f"| {row['scenario']}/{row['turn']} | {row['ref']} | {row['streaming']} | {row['offline']} |")
+    lines += _synthetic_lines(synthetic) + _cost_lines(cost)
+    prompted = [r for r in runs + synthetic if r.get("prompt_text")]
+    if prompted:
+        lines += ["", "## The prompts", ""]
+        for key in dict.fromkeys((r["agent"], r["prompt"], r["prompt_text"]) for r in prompted):
+            lines.append(f"- {key[0]}, {key[1]}: `{key[2]}`")
+    lines += ["", "## Turns with and without the prompt", "",
+              "Streaming finals of every run, turn by turn (the ones that differ between runs of one model and line "
+              "are what the prompt changed).", ""]
+    lines.append("| turn | said | " + " | ".join(_label(r) for r in runs) + " |")
+    lines.append("|---|---|" + "---|" * len(runs))
+    for i, row in enumerate(runs[0]["rows"]):
+        lines.append(f"| {row['scenario']}/{row['turn']} | {row['ref']} | "
+                     + " | ".join(r["rows"][i]["streaming"] for r in runs) + " |")
     (out / "wer.md").write_text("\n".join(lines) + "\n")
     print((out / "wer.md").read_text())
 

@@ -8,6 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from voicebox.agent import load_agent
+from voicebox.audio.channel import round_trip
+from voicebox.config import ConfigError
+from voicebox.listening.recognizer_prompt import echoes, vocabulary_text
 from voicebox.listening.transcriber import Transcript, digit_loop, reliability
 
 CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus" / "wav"
@@ -61,7 +65,9 @@ def test_auto_redecodes_a_digit_loop_with_the_full_window(stt, monkeypatch):
     looped = Transcript("My card number is 4,111 11 11 11 11 11 11.", -0.2, 0.01, 50.0, 1.3, context="fit")
     clean = Transcript("My card number is 4,111 1111 1111 1111.", -0.2, 0.01, 300.0, 1.2, context="full")
     assert looped.reliable  # the gate alone would act on it
-    monkeypatch.setattr(stt, "_decode", lambda samples, rate, context, beam=1: looped if context == "fit" else clean)
+    monkeypatch.setattr(
+        stt, "_decode", lambda samples, rate, context, beam=1, prompt=None: looped if context == "fit" else clean
+    )
     result = stt.transcribe(np.zeros(16000, np.int16), 16000, "auto")
     assert result.text == clean.text and result.context == "fit+full:digit_loop" and result.decode_ms == 350.0
 
@@ -134,3 +140,108 @@ def test_long_audio_uses_the_sliding_decoder(stt):
     result = stt.transcribe(audio, 16000, "fit")
     assert "saturday" in result.text.lower() and "located" in result.text.lower()
     assert result.context == "full"
+
+
+# -- the agent's words and language ------------------------------------------------------------
+
+
+def test_vocabulary_text_keeps_each_word_once_within_the_cap():
+    words = ["Maple Bakery", "sourdough", "Sourdough", "sour dough", "rye", "rye loaf", "bake", "baking",
+             "Elm Road", "elm road", "croissant", "baguette"]
+    count = lambda text: text.split()  # noqa: E731  one token a word: the cap is easy to read
+    assert vocabulary_text(words, count, max_tokens=100) == (
+        "Maple Bakery, Sourdough, rye loaf, baking, Elm Road, croissant, baguette"
+    )
+    capped = vocabulary_text(words, count, max_tokens=5)
+    assert capped == "Maple Bakery, Sourdough, rye loaf"  # the file's first words are kept
+    assert vocabulary_text([], count) == ""
+
+
+def test_a_transcript_that_reads_the_prompt_back_is_not_the_callers():
+    prompt = "Maple Bakery, sourdough, rye loaf, Monday, Friday, Sunday"
+    assert echoes("Friday, Sunday, Sunday, Sunday.", prompt)
+    assert echoes("Maple Bakery, sourdough.", prompt)
+    assert not echoes("Do you have sourdough on Sunday?", prompt)  # a caller's sentence
+    assert not echoes("Sourdough.", prompt)  # a one-word answer is an answer
+    assert not echoes("Friday, Sunday, Sunday.", "")
+    echo = Transcript("Friday, Sunday, Sunday.", -0.2, 0.05, 10.0, 1.0, 0.8, prompt_echo=True)
+    assert reliability(echo) == "prompt_echo"
+    from voicebox.listening.transcriber import usable_partial
+
+    assert not usable_partial(echo)
+
+
+@pytest.fixture(scope="module")
+def dental():
+    return load_agent("riverside_dental")
+
+
+def test_a_call_is_prompted_with_its_agents_words_unless_the_file_says_off(stt, dental):
+    prompt = stt.prompt_for(dental)
+    assert prompt.language == "en" and prompt.text.startswith(dental.name)
+    assert prompt.tokens[0] == stt.tokenizer.sot_prev
+    assert prompt.tokens[-len(stt.plain.tokens):] == stt.plain.tokens
+    assert stt.prompt_for(dental) is prompt  # cached: a call may ask on every call
+    off = dental.model_copy(update={"recognizer": dental.recognizer.model_copy(update={"prompt": "off"})})
+    assert stt.prompt_for(off) == stt.plain
+    other = load_agent("harbor_plumbing")
+    assert other.name in stt.prompt_for(other).text and dental.name not in stt.prompt_for(other).text
+
+
+def test_the_prompt_reaches_the_decoder(stt, dental):
+    """The corpus self-correction turn through G.711: tiny.en writes "checkup" on its own and the
+    agent file's "check-up" when prompted with it (benchmarks/results/wer.md)."""
+    line = round_trip(read("self_correction_0.wav"), "PCMU")
+    plain = stt.transcribe(line, 16000, "fit")
+    prompted = stt.transcribe(line, 16000, "fit", prompt=stt.prompt_for(dental))
+    assert "check-up" not in plain.text.lower()
+    assert "check-up" in prompted.text.lower() and prompted.reliable
+
+
+def test_silence_is_not_heard_as_the_prompt(stt, dental):
+    prompt = stt.prompt_for(dental)
+    for context in ("fit", "full"):
+        result = stt.transcribe(np.zeros(16000, np.int16), 16000, context, speech_share=0.0, prompt=prompt)
+        assert not result.reliable, result
+
+
+def test_a_language_the_model_cannot_hear_fails_at_start_with_the_fix(stt, dental):
+    german = dental.model_copy(update={"language": "de"})
+    with pytest.raises(ConfigError) as e:
+        stt.prompt_for(german)
+    assert "English-only" in str(e.value) and "whisper-base" in str(e.value)
+    with pytest.raises(ConfigError, match="does not know the language"):
+        stt.prompt("xx", [])
+
+
+def test_a_multilingual_model_decodes_in_the_agents_language(dental):
+    from voicebox.config import load_config
+    from voicebox.listening.transcriber import Transcriber
+    from voicebox.model_store import resolve
+
+    cfg = load_config(None, {})
+    try:
+        base = Transcriber(resolve("whisper-base", "stt", cfg.data_dir), threads=2)
+    except Exception as e:  # noqa: BLE001  the multilingual model is an optional download
+        pytest.skip(f"whisper-base not installed: {e}")
+    german = base.prompt_for(dental.model_copy(update={"language": "de"}))
+    assert german.language == "de"
+    de = base.model.hf_tokenizer.token_to_id("<|de|>")
+    en = base.model.hf_tokenizer.token_to_id("<|en|>")
+    assert de in german.tokens and en not in german.tokens
+    assert en in base.prompt_for(dental).tokens
+
+
+def test_the_prompt_puts_the_words_whisper_misses_first():
+    from voicebox.agent import WEEKDAYS
+    from voicebox.listening.recognizer_prompt import prompt_words
+
+    for name in ("riverside_dental", "harbor_plumbing"):
+        agent = load_agent(name)
+        words = prompt_words(agent)
+        choices = [c.name for c in agent.choices()]
+        assert words[0] == agent.name and words[1 : 1 + len(choices)] == choices
+        assert not any(w.lower() in WEEKDAYS for w in words)  # whisper knows them; the cap is for the rest
+        proper = [words.index(w) for w in words if any(c.isupper() for c in w) and w != agent.name]
+        others = [words.index(also) for c in agent.choices() for also in c.also if also not in choices]
+        assert not proper or not others or max(proper) < min(others)

@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import re
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
+from voicebox.agent import BUILTIN_DIR, load_agent
 from voicebox.privacy.redact import (
     ADDRESS,
+    BusinessWords,
     CARD,
     CVV,
     EMAIL,
@@ -27,7 +31,10 @@ from voicebox.privacy.redact import (
     redact,
     spoken_digits,
 )
-from voicebox.privacy.testset import (
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # the set's generator is a benchmark, not part of the runtime package
+
+from benchmarks.redaction.testset import (  # noqa: E402
     Case,
     evaluate,
     generate,
@@ -285,7 +292,6 @@ NEAR_MISSES = [
     "the bill says $1,250",
     "oh I see",
     "my insurance group is 4521",
-    "This is Riverside Dental, right?",
     "I'm thirty five years old",
     "what is your last name",
     "i'm between jobs",
@@ -311,17 +317,46 @@ def test_card_talk_catches_a_misheard_number_that_plain_talk_does_not():
     assert redact(f"the order is {misheard}") == f"the order is {misheard}"
 
 
+# --- The business's own words come from its agent file ----------------------------------------
+
+AGENTS = sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_the_business_name_is_no_caller_name_given_the_agents_words(name):
+    agent = load_agent(name)
+    words = BusinessWords.of(agent.name, agent.vocabulary())
+    for text in (f"This is {agent.name}, right?", f"this is {agent.name.lower()} right"):
+        assert redact(text, words) == text
+    # A caller's name is still one, on a call to this business.
+    assert redact("My name is Dana Smith.", words) == "My name is [NAME]."
+    assert redact("this is dana smith and i'd like to book", words) == "this is [NAME] and i'd like to book"
+
+
+def test_a_word_of_the_business_name_after_a_name_marks_another_business():
+    words = BusinessWords.of("Maple Bakery", ["sourdough", "Elm Road"])
+    assert redact("this is Northside Bakery calling", words) == "this is Northside Bakery calling"
+    assert redact("this is Northside Bakery calling") == "this is [NAME] calling"  # not told: a person
+    assert redact("i'm here for the sourdough", words) == "i'm here for the sourdough"
+
+
+def test_business_words_are_the_lowercase_words_of_the_agents_phrases():
+    words = BusinessWords.of("Maple Bakery", ["Maple Bakery", "rye loaf", "Elm Road", "gluten-free"])
+    assert words.name_words == {"maple", "bakery"}
+    assert words.words == {"maple", "bakery", "rye", "loaf", "elm", "road", "gluten", "free"}
+
+
 # --- The generated set -------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def cases() -> list[Case]:
-    return generate()
+def agent():
+    return load_agent(AGENTS[0])
 
 
 @pytest.fixture(scope="module")
-def result(cases) -> dict:
-    return evaluate(cases)
+def cases(agent) -> list[Case]:
+    return generate(agent)
 
 
 def test_generated_set_size_and_mix(cases):
@@ -335,12 +370,26 @@ def test_generated_set_size_and_mix(cases):
     assert any(c.text[:1].isupper() and c.text.endswith(".") for c in cases)  # cased
 
 
-def test_generated_set_is_deterministic(cases):
-    assert generate() == cases
-    assert generate(seed=1) != cases
+def test_generated_set_is_deterministic(agent, cases):
+    assert generate(agent) == cases
+    assert generate(agent, seed=1) != cases
 
 
-def test_targets_hold(result):
+@pytest.mark.parametrize("name", AGENTS)
+def test_each_agents_set_speaks_of_that_business_only(name):
+    agent = load_agent(name)
+    text = "\n".join(c.text.lower() for c in generate(agent, n=300))
+    assert agent.name.lower() in text
+    assert any(c.name.lower() in text for c in agent.choices()) or not agent.choices()
+    for other in AGENTS:
+        if other != name:
+            assert load_agent(other).name.lower() not in text, other
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_targets_hold_for_every_agent(name):
+    agent = load_agent(name)
+    result = evaluate(generate(agent), BusinessWords.of(agent.name, agent.vocabulary()))
     kinds = result["kinds"]
     assert kinds[CARD]["recall"] == 1.0
     for kind in KINDS:
@@ -376,13 +425,17 @@ def test_evaluate_counts_misses_and_false_positives():
 
 def test_main_writes_json_and_markdown(tmp_path):
     out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
-    assert main(["-n", "120", "--json", str(out_json), "--md", str(out_md)]) == 0
+    assert main(["-n", "120", "--agents", *AGENTS[:2], "--json", str(out_json), "--md", str(out_md)]) == 0
     data = json.loads(out_json.read_text())
-    assert data["utterances"] == 120
-    assert set(data["kinds"]) == set(KINDS)
+    assert list(data["agents"]) == AGENTS[:2]
+    for result in data["agents"].values():
+        assert result["utterances"] == 120
+        assert set(result["kinds"]) == set(KINDS)
+        assert 0.0 <= result["without_business_words"]["near_miss_survival"] <= 1.0
     md = out_md.read_text()
-    assert "| kind | cases | recall | precision |" in md
-    assert "python -m voicebox.privacy.testset -n 120" in md
+    assert "| agent | kind | cases | recall | precision |" in md
+    assert f"| {AGENTS[0]} | NAME |" in md
+    assert "python benchmarks/redaction/testset.py -n 120" in md
 
 
 def test_a_twenty_word_utterance_takes_under_a_millisecond():

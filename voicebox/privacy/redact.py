@@ -13,11 +13,16 @@ Card numbers lean towards recall: a Luhn-valid 13-19 digit run is a card whereve
 card talk ("card", "visa", "number is") any 13-19 digit run is a card even when ASR broke its
 checksum, and after a card word even 8-12 digits (half a card) are. Everything else leans
 towards precision, so prices, times, dates, counts and short numbers survive.
+
+The word lists here are trade-neutral English. What a business's callers say that is not a
+name ("this is Maple Bakery", "I'm here for a fitting") comes from its agent file, as
+``BusinessWords``: ``redact(text, BusinessWords.of(agent.name, agent.vocabulary()))``.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 CARD = "CARD"
@@ -42,6 +47,28 @@ class Span:
     start: int
     end: int
     kind: str
+
+
+@dataclass(frozen=True)
+class BusinessWords:
+    """The words of the business a call is to: its name, what it sells, the places and
+    companies in its facts. Said after "this is" or "I'm", they name the business or what the
+    caller wants, not the caller; a word of its name after a capitalised word marks a business
+    ("this is Northside Bakery": the shop next door, not a person)."""
+
+    words: frozenset[str] = frozenset()  # never a caller's name
+    name_words: frozenset[str] = frozenset()  # the words of the business's own name
+
+    @classmethod
+    def of(cls, name: str, phrases: Iterable[str]) -> "BusinessWords":
+        """From the agent file: its ``name`` and phrases (``AgentConfig.vocabulary()``: the
+        business name, services, confusions, facts' proper nouns), each word lowercase."""
+        name_words = frozenset(t.low for t in _tokenize(name) if t.low.isalpha())
+        words = frozenset(t.low for phrase in phrases for t in _tokenize(phrase) if t.low.isalpha())
+        return cls(words | name_words, name_words)
+
+
+NO_BUSINESS = BusinessWords()
 
 
 @dataclass(frozen=True)
@@ -307,7 +334,7 @@ _CARD_CUE = re.compile(
 _WEAK_CARD_CUE = re.compile(r"\bnumbers? (?:is|are)\b|\bnumber's\b|\blong number\b")
 _OTHER_NUMBER = re.compile(
     r"\b(?:order|tracking|confirmation|reference|ref|invoice|policy|member|membership|claim|"
-    r"case|ticket|account|id|serial|routing|model|booking|reservation|patient|insurance|"
+    r"case|ticket|account|id|serial|routing|model|booking|patient|"
     r"group|phone|cell|mobile|home|work|fax|zip|postal)\b"
 )
 _SSN_CUE = re.compile(r"\b(?:social|ssn|s s n|ss number|social security)\b")
@@ -521,7 +548,7 @@ _NOT_STREET = {
     "dollars", "bucks", "cents", "percent", "kid", "kids", "child", "children", "people",
     "person", "times", "time", "mile", "miles", "block", "blocks", "floor", "floors", "more",
     "less", "about", "around", "only", "just", "last", "next", "other", "new",
-    "teeth", "tooth", "fillings", "filling", "visits", "appointments", "car", "cars", "hour's",
+    "visits", "appointments", "car", "cars", "hour's",
     "bedroom", "bedrooms", "story", "stories", "ways", "long", "short", "big", "small",
     "great", "good", "nice", "easy", "quick", "so", "too", "very", "um", "uh", "yeah", "okay",
 }  # fmt: skip
@@ -640,10 +667,10 @@ _NOT_NAME = set(
     around across behind ahead past due overdue urgent important weird strange crazy upset
     angry correct wrong true false possible impossible perfect awesome amazing cool serious
     quick brief hard easy silly stupid dumb funny hungry thirsty cold hot warm deaf blind sore
-    swollen broken cracked numb dizzy sleepy awake asleep alone together vegan older younger
+    swollen broken cracked numb dizzy sleepy awake asleep alone together older younger
     tall short healthy fit bored lonely lucky unlucky picky cheap poor rich desperate calm
     elderly senior junior minor adult pregnant diabetic allergic asthmatic epileptic anemic
-    autistic claustrophobic dental medical terrified embarrassed uninsured disabled sensitive
+    autistic claustrophobic medical terrified embarrassed uninsured disabled sensitive
     confident present absent different ridiculous curious thankful grateful aware retired
     married divorced widowed engaged employed unemployed
     """
@@ -659,9 +686,9 @@ _NOT_NAME = set(
     """
     patient customer client member parent mother father mom dad son daughter wife husband
     friend guy person someone somebody anyone nobody everyone nothing something anything
-    everything thing things one emergency message voicemail appointment question problem
-    issue visit cleaning checkup dentist doctor office clinic practice reception front desk
-    insurance bill billing payment card student hello hi hey thanks thank please bye goodbye
+    everything thing things one message voicemail appointment question problem
+    issue visit doctor office practice reception front desk
+    bill billing payment card student hello hi hey thanks thank please bye goodbye
     welcome speaker phone line number email address street name mister miss missus mr mrs ms
     dr sir madam maam ma'am
     """.split()
@@ -675,10 +702,10 @@ _STATE_ENDINGS = (
 )  # fmt: skip
 # "allergic to", "terrified of": an adjective and its complement, not a name.
 _NOT_AFTER_NAME = {"to", "of", "about", "than", "as", "into"}
+# Words that end a business's name in any trade; the trade's own ("bakery") come from the agent.
 _ORGANISATION = {
-    "dental", "dentistry", "clinic", "office", "pharmacy", "hospital", "insurance", "bank",
-    "company", "inc", "llc", "ltd", "services", "group", "center", "centre", "medical",
-    "health", "practice", "associates", "labs", "corp", "plumbing", "realty", "law",
+    "office", "company", "inc", "llc", "ltd", "services", "service", "group", "center", "centre",
+    "practice", "associates", "labs", "corp", "co", "bank", "shop", "store", "studio", "agency",
 }  # fmt: skip
 _TITLES = {"mr", "mrs", "ms", "miss", "dr", "doctor", "mister", "missus", "prof"}
 _FILLERS = {"um", "uh", "uhm", "umm", "er", "erm", "hmm", "like", "yeah", "so", "well"}
@@ -707,9 +734,9 @@ def _looks_like_state(low: str) -> bool:
     return len(low) >= 6 and low.endswith(_STATE_ENDINGS)
 
 
-def _is_name_word(tok: _Tok, cased: bool) -> bool:
+def _is_name_word(tok: _Tok, cased: bool, business: BusinessWords) -> bool:
     low = tok.low
-    if not _NAME_WORD.fullmatch(tok.text) or len(low) < 2 or low in _NOT_NAME:
+    if not _NAME_WORD.fullmatch(tok.text) or len(low) < 2 or low in _NOT_NAME or low in business.words:
         return False
     if low in _NUMBER_WORDS or low in _REPEAT:
         return False
@@ -735,7 +762,7 @@ def _intro_end(toks: list[_Tok], i: int) -> tuple[int, bool] | None:
     return None
 
 
-def _name_spans(text: str, toks: list[_Tok]) -> list[Span]:
+def _name_spans(text: str, toks: list[_Tok], business: BusinessWords) -> list[Span]:
     cased = _cased(text, toks)
     spans: list[Span] = []
     for i in range(len(toks)):
@@ -747,7 +774,7 @@ def _name_spans(text: str, toks: list[_Tok]) -> list[Span]:
             k += 1
         if k < len(toks) and toks[k].low.rstrip(".") in _TITLES:  # "this is Dr. Patel"
             k += 1
-        words = _name_words(text, toks, k, cased)
+        words = _name_words(text, toks, k, cased, business)
         if not words:
             continue
         after = words[-1] + 1
@@ -755,18 +782,18 @@ def _name_spans(text: str, toks: list[_Tok]) -> list[Span]:
             continue
         if not cased and after < len(toks) and toks[after].low in _NOT_AFTER_NAME:
             continue  # "i'm allergic to penicillin"
-        if after < len(toks) and toks[after].low in _ORGANISATION:
-            continue  # "this is Riverside Dental": a business, not a person
+        if after < len(toks) and (toks[after].low in _ORGANISATION or toks[after].low in business.name_words):
+            continue  # "this is Northside Bakery": a business, not a person
         spans.append(Span(toks[words[0]].start, toks[words[-1]].end, NAME))
     return spans
 
 
-def _name_words(text: str, toks: list[_Tok], k: int, cased: bool) -> list[int]:
+def _name_words(text: str, toks: list[_Tok], k: int, cased: bool, business: BusinessWords) -> list[int]:
     """Up to two name words starting at token ``k`` ("Dana", "Dana Smith", "Mary-Jane Lee");
     hyphenated parts count as one word."""
     words: list[int] = []
     count = 0
-    while k < len(toks) and _is_name_word(toks[k], cased):
+    while k < len(toks) and _is_name_word(toks[k], cased, business):
         gap = _gap(text, toks[words[-1]], toks[k]) if words else " "
         hyphen = bool(words) and gap == "-"
         if words and gap.strip() and not hyphen:
@@ -792,23 +819,25 @@ def _resolve(candidates: list[Span]) -> list[Span]:
     return sorted(chosen, key=lambda s: s.start)
 
 
-def find_spans(text: str) -> list[Span]:
-    """Every piece of personal data in ``text``, as non-overlapping spans in text order."""
+def find_spans(text: str, business: BusinessWords = NO_BUSINESS) -> list[Span]:
+    """Every piece of personal data in ``text``, as non-overlapping spans in text order.
+    ``business``: the words of the call's business, which are never a caller's name."""
     toks = _tokenize(text)
     runs = _runs(text, toks)
     candidates = _email_spans(text)
     for run in runs:
         candidates += _number_spans(text, toks, run)
     candidates += _address_spans(text, toks, runs)
-    candidates += _name_spans(text, toks)
+    candidates += _name_spans(text, toks, business)
     return _resolve(candidates)
 
 
-def redact(text: str) -> str:
-    """``text`` with each piece of personal data replaced by its placeholder, e.g. ``[CARD]``."""
+def redact(text: str, business: BusinessWords = NO_BUSINESS) -> str:
+    """``text`` with each piece of personal data replaced by its placeholder, e.g. ``[CARD]``.
+    ``business``: the call's agent's words (``BusinessWords.of(agent.name, agent.vocabulary())``)."""
     out: list[str] = []
     pos = 0
-    for span in find_spans(text):
+    for span in find_spans(text, business):
         out.append(text[pos : span.start])
         out.append(f"[{span.kind}]")
         pos = span.end

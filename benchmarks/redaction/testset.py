@@ -1,5 +1,10 @@
 """A generated, deterministic test set for ``voicebox.privacy.redact``, and its scoring.
 
+The set is written for one agent: its business name, services and the proper nouns of its
+facts fill the sentences that must survive ("this is <business>, right?", "I'm here for a
+<service>"), and the redactor is given that agent's words, as a call to it is. Every shipped
+agent gets its own set.
+
 Each utterance is what an ASR might hand the agent during a call: cased with punctuation, all
 lowercase without it, or lowercase with only the first letter capitalised. Personal data comes
 as digits, as spoken words ("forty one eleven", "double oh", "oh" for zero) or as a mix, with
@@ -9,9 +14,9 @@ ASR-style error (a digit changed or dropped) that breaks the checksum. A quarter
 utterances are near-misses that hold nothing to redact: prices, times, dates, counts, short
 numbers, years, order numbers and the "i'm looking..." phrases that look like introductions.
 
-Regenerate the published figures with::
+Regenerate the published figures from the repository root with::
 
-    python -m voicebox.privacy.testset --json benchmarks/results/redaction.json \
+    python benchmarks/redaction/testset.py --json benchmarks/results/redaction.json \
         --md benchmarks/results/redaction.md
 """
 
@@ -27,8 +32,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voicebox.privacy.redact import (
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from voicebox.agent import BUILTIN_DIR, AgentConfig, load_agent  # noqa: E402
+from voicebox.privacy.redact import (  # noqa: E402
     ADDRESS,
+    BusinessWords,
     CARD,
     CVV,
     EMAIL,
@@ -221,7 +232,7 @@ SUFFIXES = [("Street", "St"), ("Avenue", "Ave"), ("Road", "Rd"), ("Lane", "Ln"),
             ("Boulevard", "Blvd"), ("Court", "Ct"), ("Way", "Way"), ("Place", "Pl")]  # fmt: skip
 DOMAINS = [["gmail", "com"], ["yahoo", "com"], ["outlook", "com"], ["hotmail", "com"],
            ["icloud", "com"], ["comcast", "net"], ["proton", "me"], ["mycompany", "co", "uk"],
-           ["riverside", "org"], ["uni", "edu"]]  # fmt: skip
+           ["townhall", "org"], ["uni", "edu"]]  # fmt: skip
 MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september",
           "october", "november", "december"]  # fmt: skip
 
@@ -386,7 +397,7 @@ ADDRESS_T = [
 NAME_T = [
     "my name is {name}", "this is {name}", "I'm {name}", "I am {name}", "name's {name}",
     "it's {name} speaking", "hi this is {name}, <<calling about>> my appointment",
-    "hello my name is {name} and I'd like to book <<a cleaning>>", "hi, I'm {name}",
+    "hello my name is {name} and I'd like to book <<a {service}>>", "hi, I'm {name}",
     "yes, this is {name}", "the name is {name}",
 ]  # fmt: skip
 COMBO_T = [
@@ -397,25 +408,25 @@ COMBO_T = [
     "the card is {card}, it expires {exp}, security code {cvv}",
     "my social is {ssn} and my cell is {phone}",
     "this is {name}, you can reach me at {phone} or {email}",
-    "visa {card} expiry {exp}, <<for the 90 dollar cleaning>>",
+    "visa {card} expiry {exp}, <<for the 90 dollar {service}>>",
 ]  # fmt: skip
 NEAR_MISS_T = [
-    "a cleaning is <<{price} dollars>>", "whitening is <<${price}>>, right?",
+    "a <<{service}>> is <<{price} dollars>>", "<<{service}>> is <<${price}>>, right?",
     "it costs <<two hundred fifty dollars>>", "is it <<90 dollars or 120>>?",
     "you're open <<9 am to 1 pm>> on saturday?", "can I come at <<twelve thirty>>?",
     "is <<10:30>> tomorrow okay?", "anytime <<between two and four>> works",
     "how about <<next Tuesday>>?", "is <<the 24th>> free?", "I was there on <<March 3rd>>",
-    "my last visit was <<June 5, 2024>>", "I saw the doctor on <<3/14>>",
-    "I have <<2 kids>>", "there are <<three of us>>", "a table for <<4 people>>",
+    "my last visit was <<June 5, 2024>>", "you came out on <<3/14>>",
+    "I have <<2 kids>>", "there are <<three of us>>", "a booking for <<4 people>>",
     "<<press 0>> for the operator?", "I'm in <<room 101>>", "extension <<204>> please",
     "I pressed <<option 3>>", "my order <<{order}>> hasn't arrived",
     "order <<{order}>>", "the tracking number is <<{order}>>", "my order number is <<{order}>>",
     "I've been coming here <<since 2019>>", "back in <<twenty twenty three>>",
     "I'm <<looking>> for an appointment", "I'm <<calling>> about my bill", "this is <<urgent>>",
-    "I'm <<not sure>>", "I am <<interested>> in whitening", "this is <<my first visit>>",
-    "I'm <<a new patient>>", "I'm <<just checking>>", "I'm <<so sorry>>",
+    "I'm <<not sure>>", "I am <<interested>> in <<{service}>>", "this is <<my first visit>>",
+    "I'm <<a new customer>>", "I'm <<just checking>>", "I'm <<so sorry>>",
     "this is <<for my son>>", "I am <<running late>>", "I'm <<fine>> thanks",
-    "I'm <<here for a cleaning>>", "it's <<me again>>", "this is <<about my appointment>>",
+    "I'm <<here for a {service}>>", "it's <<me again>>", "this is <<about my appointment>>",
     "I'm <<wondering>> if you're open", "I'm <<available>> on monday", "I'm <<afraid>> I can't",
     "I'm <<okay with that>>", "this is <<the second time>> I called", "I'm <<free after 3>>",
     "I'm <<on my way>>", "I am <<a bit nervous>>", "this is <<really helpful>>",
@@ -423,8 +434,8 @@ NEAR_MISS_T = [
     "my card <<expires next month>>", "where is the <<security code>>?",
     "do you need the <<cvv>>?", "what's your <<email>>?", "is this the right <<number>>?",
     "it's a <<20 minute drive>>", "it's a <<two lane road>>", "it's a <<10 mile drive>>",
-    "we're <<2 blocks>> from the park", "we're on the <<3rd floor>>", "tooth number <<14>> hurts",
-    "I had <<3 fillings>>", "my insurance group is <<4521>>", "is it <<9 or 10>>?",
+    "we're <<2 blocks>> from the park", "we're on the <<3rd floor>>", "item number <<14>> is wrong",
+    "I had <<3 of those>>", "my membership group is <<4521>>", "is it <<9 or 10>>?",
     "I'll be there at <<9 am on Main Street>>", "the kids are <<6 and 9>>",
     "I can do <<three fifteen>>", "my appointment is at <<two thirty pm>>",
     "I need <<two appointments>> for <<next week>>", "it's been <<six months>>",
@@ -432,12 +443,13 @@ NEAR_MISS_T = [
     "the bill says <<$1,250>>", "I paid <<one hundred and twenty dollars>>",
     "I'll call back <<in 10 minutes>>", "oh, <<one more thing>>", "oh I see",
     "my confirmation code is <<{code}>>", "I'm calling from <<work>>", "I'm <<at work>>",
-    "this is <<Riverside Dental>>, right?", "I'm <<really in pain>>",
+    "this is <<{business}>>, right?", "I'm <<really stuck>>", "is this <<{business}>>?",
+    "I'm <<calling {business}>>", "I'm <<after a {service}>>", "this is <<{known}>>, isn't it?",
     "I'm <<hoping>> to come in friday", "this is <<so frustrating>>", "I'm <<pretty flexible>>",
     "I'm <<free all day>>", "I'm <<a little confused>>", "this is <<embarrassing>> but",
     "I'm <<new to the area>>", "I am <<currently traveling>>", "I'm <<kind of>> in a hurry",
     "this is <<my daughter's>> appointment", "I'm <<twenty two>>", "I'm <<over sixty>>",
-    "I'm <<with Delta Dental>>", "I'm <<returning your call>>", "I'm <<sensitive to cold>>",
+    "I'm <<with {known}>>", "I'm <<returning your call>>", "I'm <<sensitive to cold>>",
     "I'm <<allergic to latex>>", "this is <<taking forever>>", "I am <<unable>> to come",
     "I'm <<all set>>", "I'm <<good>>, thanks", "I'm <<outside>> now", "I'm <<Canadian>>",
     "the <<card>> I used is expired", "<<visa or mastercard>>, which is better?",
@@ -489,8 +501,23 @@ def _fill(template: str, values: dict[str, str], style: str, category: str) -> C
     return Case(text, expected, [k for k in keep if k.strip()], category)
 
 
-def _values(rng: random.Random, style: str, card_error: bool = False) -> dict[str, str]:
-    """One set of personal data, rendered for ``style``."""
+@dataclass(frozen=True)
+class AgentWords:
+    """What the set's sentences say of the business: from its agent file, never from here."""
+
+    business: str
+    services: tuple[str, ...]
+    known: tuple[str, ...]  # other proper nouns of the file: places, companies, days
+
+    @classmethod
+    def of(cls, agent: AgentConfig) -> "AgentWords":
+        services = tuple(c.name for c in agent.choices()) or ("visit",)
+        known = tuple(w for w in agent.vocabulary() if w[:1].isupper() and w != agent.name) or (agent.name,)
+        return cls(agent.name, services, known)
+
+
+def _values(rng: random.Random, style: str, words: AgentWords, card_error: bool = False) -> dict[str, str]:
+    """One set of personal data, rendered for ``style``, and the business's words."""
     cased = style == "cased"
     first, last = rng.choice(FIRST), rng.choice(LAST)
     _, card, groups = make_card(rng)
@@ -511,12 +538,15 @@ def _values(rng: random.Random, style: str, card_error: bool = False) -> dict[st
         "price": str(rng.choice([75, 90, 120, 150, 250, 300])),
         "order": order,
         "code": "".join(rng.choice("0123456789") for _ in range(rng.choice([5, 6, 8]))),
+        "business": words.business,
+        "service": rng.choice(words.services).lower(),
+        "known": rng.choice(words.known),
     }
 
 
 def _maker(templates: list[str], card_error: bool = False) -> Callable:
     """A case maker: a random template from ``templates`` and fresh personal data."""
-    return lambda rng, style: (rng.choice(templates), _values(rng, style, card_error))
+    return lambda rng, style, words: (rng.choice(templates), _values(rng, style, words, card_error))
 
 
 # category -> (share of the set, maker). Cards without context are all Luhn-valid: that is the
@@ -537,9 +567,11 @@ _MAKERS: dict[str, tuple[float, Callable]] = {
 }
 
 
-def generate(seed: int = 4111, n: int = 600) -> list[Case]:
-    """``n`` utterances (a quarter of them near-misses), the same ones for the same seed."""
+def generate(agent: AgentConfig, seed: int = 4111, n: int = 600) -> list[Case]:
+    """``n`` utterances to ``agent`` (a quarter of them near-misses), the same ones for the same
+    seed and agent file."""
     rng = random.Random(seed)
+    words = AgentWords.of(agent)
     counts = {cat: int(n * share) for cat, (share, _) in _MAKERS.items()}
     counts["near_miss"] += n - sum(counts.values())
     cases: list[Case] = []
@@ -547,7 +579,7 @@ def generate(seed: int = 4111, n: int = 600) -> list[Case]:
         maker = _MAKERS[category][1]
         for _ in range(count):
             style = rng.choice(["cased", "asr", "asr", "firstcap"])
-            template, values = maker(rng, style)
+            template, values = maker(rng, style, words)
             cases.append(_fill(template, values, style, category))
     rng.shuffle(cases)
     return cases
@@ -580,7 +612,7 @@ def _apply(text: str, spans: list[Span]) -> str:
     return "".join(out) + text[pos:]
 
 
-def evaluate(cases: list[Case]) -> dict:
+def evaluate(cases: list[Case], business: BusinessWords = BusinessWords()) -> dict:
     """Recall and precision per kind, near-miss survival and examples of what went wrong.
 
     Recall: an expected substring counts as found when it no longer appears in the redacted
@@ -594,7 +626,7 @@ def evaluate(cases: list[Case]) -> dict:
     misses: list[dict] = []
     false_positives: list[dict] = []
     for case in cases:
-        spans = find_spans(case.text)
+        spans = find_spans(case.text, business)
         redacted = _apply(case.text, spans)
         for kind, sub in case.expected:
             stats[kind]["cases"] += 1
@@ -646,12 +678,12 @@ def _ratios(counts: dict[str, int]) -> dict:
 # --- Report -------------------------------------------------------------------------------------
 
 
-def _timing(cases: list[Case]) -> dict:
+def _timing(cases: list[Case], business: BusinessWords) -> dict:
     """Microseconds per utterance over the whole set (machine-dependent, for scale only)."""
     took = []
     for case in cases:
         t0 = time.perf_counter()
-        find_spans(case.text)
+        find_spans(case.text, business)
         took.append((time.perf_counter() - t0) * 1e6)
     took.sort()
     return {
@@ -661,30 +693,46 @@ def _timing(cases: list[Case]) -> dict:
     }
 
 
-def to_markdown(result: dict) -> str:
+def to_markdown(report: dict) -> str:
+    agents = report["agents"]
+    first = next(iter(agents.values()))
     lines = [
         "# Redaction: recall and precision per kind",
         "",
-        f"Generated set: {result['utterances']} utterances (seed {result['seed']}), "
-        f"{result['near_miss_utterances']} of them near-misses with nothing to redact.",
+        f"Generated sets: {first['utterances']} utterances per agent (seed {report['seed']}), "
+        f"{first['near_miss_utterances']} of them near-misses with nothing to redact. Each shipped agent "
+        "gets its own set: its business name, services and the proper nouns of its facts fill the "
+        "sentences that must survive, and the redactor is given that agent's words "
+        "(`BusinessWords.of(agent.name, agent.vocabulary())`), as on a call to it.",
         "",
-        f"Command: `{result['command']}`",
+        f"Command: `{report['command']}`",
         "",
-        "| kind | cases | recall | precision |",
-        "|---|---:|---:|---:|",
+        "| agent | kind | cases | recall | precision |",
+        "|---|---|---:|---:|---:|",
     ]
-    for kind, v in result["kinds"].items():
-        lines.append(f"| {kind} | {v['cases']} | {v['recall']:.1%} | {v['precision']:.1%} |")
-    o = result["overall"]
+    for name, result in agents.items():
+        for kind, v in result["kinds"].items():
+            lines.append(f"| {name} | {kind} | {v['cases']} | {v['recall']:.1%} | {v['precision']:.1%} |")
+        o = result["overall"]
+        lines.append(f"| {name} | **overall** | {o['cases']} | {o['recall']:.1%} | {o['precision']:.1%} |")
+    lines.append("")
+    for name, result in agents.items():
+        lines.append(
+            f"- {name}: near-miss utterances left unchanged {result['near_miss_survival']:.1%}; context that "
+            f"must survive (e.g. \"9 am\", \"looking\", the business name) kept {result['keep_survival']:.1%}; "
+            f"{result['timing']['mean_us']} µs mean, {result['timing']['p99_us']} µs p99 per utterance "
+            "(one CPU core; varies by machine)."
+        )
+    lines += ["", "The same sets with the redactor not told the business's words (`redact(text)`), which shows "
+              "what the agent file's words do:", ""]
+    for name, result in agents.items():
+        blind = result["without_business_words"]
+        lines.append(
+            f"- {name}: near-misses unchanged {blind['near_miss_survival']:.1%}, context kept "
+            f"{blind['keep_survival']:.1%}, NAME precision {blind['name_precision']:.1%}"
+            + (f" (e.g. `{blind['false_positives'][0]['redacted']}`)" if blind["false_positives"] else "")
+        )
     lines += [
-        f"| **overall** | {o['cases']} | {o['recall']:.1%} | {o['precision']:.1%} |",
-        "",
-        f"Near-miss utterances left unchanged: {result['near_miss_survival']:.1%}. "
-        f"Context that must survive (e.g. \"9 am\", \"looking\") kept: "
-        f"{result['keep_survival']:.1%}.",
-        "",
-        f"Speed: {result['timing']['mean_us']} µs mean, {result['timing']['p99_us']} µs p99 "
-        "per utterance (one CPU core; varies by machine).",
         "",
         "Recall: the expected text is gone, every letter and digit of it was covered and the "
         "right `[KIND]` placeholder replaced it. Precision: placeholders that cover an expected "
@@ -698,31 +746,49 @@ def to_markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def run(agent_names: list[str], seed: int, n: int) -> dict[str, dict]:
+    """Each agent's set, scored with that agent's words given to the redactor."""
+    results = {}
+    for name in agent_names:
+        agent = load_agent(name)
+        business = BusinessWords.of(agent.name, agent.vocabulary())
+        cases = generate(agent, seed, n)
+        blind = evaluate(cases)  # the same set, the redactor not told the business's words
+        results[name] = {
+            **evaluate(cases, business), "timing": _timing(cases, business),
+            "without_business_words": {
+                "near_miss_survival": blind["near_miss_survival"], "keep_survival": blind["keep_survival"],
+                "name_precision": blind["kinds"][NAME]["precision"], "false_positives": blind["false_positives"][:10],
+            },
+        }
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
+    shipped = sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=4111)
-    parser.add_argument("-n", type=int, default=600, help="utterances to generate")
+    parser.add_argument("-n", type=int, default=600, help="utterances to generate per agent")
+    parser.add_argument("--agents", nargs="+", default=shipped, help="agent names or files (default: every shipped agent)")
     parser.add_argument("--json", type=Path, help="write the figures here as JSON")
-    parser.add_argument("--md", type=Path, help="write the figures here as a Markdown table")
+    parser.add_argument("--md", type=Path, help="write the figures here as Markdown")
     args = parser.parse_args(argv)
-    cases = generate(args.seed, args.n)
-    result = evaluate(cases)
     argv_shown = sys.argv[1:] if argv is None else argv
-    result = {
-        "command": " ".join(["python -m voicebox.privacy.testset", *argv_shown]),
+    report = {
+        "command": " ".join(["python benchmarks/redaction/testset.py", *argv_shown]),
         "seed": args.seed,
-        **result,
-        "timing": _timing(cases),
+        "agents": run(args.agents, args.seed, args.n),
     }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
     if args.md:
         args.md.parent.mkdir(parents=True, exist_ok=True)
-        args.md.write_text(to_markdown(result))
-    print(to_markdown(result))
-    for item in result["misses"][:20] + result["false_positives"][:20]:
-        print(item, file=sys.stderr)
+        args.md.write_text(to_markdown(report))
+    print(to_markdown(report))
+    for name, result in report["agents"].items():
+        for item in result["misses"][:20] + result["false_positives"][:20]:
+            print(name, item, file=sys.stderr)
     return 0
 
 
