@@ -141,6 +141,96 @@ def parse_when(text: str, now: dt.datetime, language: str = "en") -> When | None
     return When(day, t)
 
 
+_PART_OF_DAY = re.compile(r"\b(morning|lunchtime|afternoon|evening|tonight)\b")
+_CLOCK_TIME = re.compile(
+    r"\b(\d{1,2})(?::(\d{2}))?\s*(a\.?m\.?|p\.?m\.?|o'clock)|\b(\d{1,2}):(\d{2})\b|\b(noon|midday|midnight)\b"
+)
+_MONTHS = re.compile(r"\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\b")
+# Where a part of the day starts and ends on the wall clock (an offer is looked for inside it).
+PARTS_OF_DAY = {"morning": (dt.time(0), dt.time(12)), "lunchtime": (dt.time(11, 30), dt.time(14)),
+                "afternoon": (dt.time(12), dt.time(17)), "evening": (dt.time(17), dt.time.max),
+                "tonight": (dt.time(17), dt.time.max)}
+
+
+@dataclass(frozen=True)
+class Moment:
+    """What a caller's sentence says about a booking's time: a day, a time of day, a part of
+    the day ("morning"), each None when not said ("actually make it 3 pm" names no day)."""
+
+    day: dt.date | None = None
+    time: dt.time | None = None
+    part: str | None = None
+
+
+def parse_moment(text: str, now: dt.datetime, language: str = "en") -> Moment | None:
+    """The day, time and part of the day ``text`` names, relative to ``now`` (aware, local);
+    None when it names none of them. The last mention wins ("Monday, no, Wednesday").
+
+    Unlike ``parse_when``, a time said without a day leaves the day unset (a correction of the
+    time keeps the day already chosen), and a day of the month already past this month ("on the
+    24th" on the 25th) is next month's, a date already past this year next year's.
+    """
+    from dateparser.date import DateDataParser
+    from dateparser.search import search_dates
+
+    low, said_ampm, evening = _prepare(text)
+    parts = _PART_OF_DAY.findall(low)
+    part = parts[-1] if parts else None
+    time = None
+    clocks = list(_CLOCK_TIME.finditer(low))
+    if clocks:
+        m = clocks[-1]
+        if m.group(6):
+            time = dt.time(12) if m.group(6) in ("noon", "midday") else dt.time(0)
+        else:
+            hour, minute = int(m.group(1) or m.group(4)), int(m.group(2) or m.group(5) or 0)
+            suffix = (m.group(3) or "").replace(".", "")
+            if hour <= 23 and minute <= 59:
+                if suffix == "pm" and hour < 12:
+                    hour += 12
+                elif suffix == "am" and hour == 12:
+                    hour = 0
+                elif suffix not in ("am", "pm") and hour < 12 and (
+                        evening or part in ("evening", "tonight", "afternoon") or 1 <= hour <= 7):
+                    hour += 12  # a bare hour, as a caller means it at a front desk: "at 5" is 5 pm
+                time = dt.time(hour, minute)
+    day = None
+    settings = {"RELATIVE_BASE": now.replace(tzinfo=None), "PREFER_DATES_FROM": "future",
+                "RETURN_TIME_AS_PERIOD": True}
+    dated = _CLOCK_TIME.sub(" ", low)  # the day alone: dateparser shifts a day whose hour has passed
+    dated = _PART_OF_DAY.sub(lambda m: "today" if m.group(1) == "tonight" else " ", dated)
+    found = search_dates(dated, languages=[language], settings=settings) or []
+    found = [frag for frag, _ in found
+             if not _NOW_WORDS.fullmatch(frag.strip()) and frag.strip() not in ("at", "on")
+             and (len(frag.split()) > 1 or frag.strip() in _ONE_WORD_DATES or re.search(r"\d", frag))]
+    if found:
+        data = DateDataParser(languages=[language], settings=settings).get_date_data(found[-1])
+        if data.date_obj is not None and data.period in ("day", "time", "part_of_day"):
+            day = data.date_obj.date()
+            if day < now.date():
+                if _MONTHS.search(found[-1]):
+                    day = _same_day(day, years=1)
+                else:
+                    day = _same_day(day, months=1)
+    if day is None and time is None and part is None:
+        return None
+    return Moment(day, time, part)
+
+
+def _same_day(day: dt.date, years: int = 0, months: int = 0) -> dt.date:
+    """The same day of the month ``years``/``months`` on (the month's last day if it has fewer)."""
+    import calendar
+
+    month0 = day.month - 1 + months
+    year, month = day.year + years + month0 // 12, month0 % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def say_day(day: dt.date) -> str:
+    """'Tuesday, March 11': a read-back names the date, so a wrong week is heard."""
+    return f"{WEEKDAY_NAMES[day.weekday()]}, {day.strftime('%B')} {day.day}"
+
+
 # -- the schedule --------------------------------------------------------------------------------
 class OpeningHours:
     """Answers questions about the agent's [hours] from a clock."""
@@ -186,6 +276,96 @@ class OpeningHours:
                 start = dt.datetime.combine(day, a, tzinfo=self.hours.zone)
                 if offset or a >= local.time().replace(tzinfo=None):
                     return start
+        return None
+
+    # -- slots: a booking's start and end, checked against the hours, the lead time and a free test --
+    def fits(self, start: dt.datetime, end: dt.datetime) -> bool:
+        """Whether [start, end) lies inside one opening on one day (local wall clock)."""
+        a_local, b_local = self._local(start), self._local(end)
+        if b_local.date() != a_local.date() and b_local.timetz().replace(tzinfo=None) != dt.time(0):
+            return False
+        a, b = a_local.time().replace(tzinfo=None), b_local.time().replace(tzinfo=None)
+        if b_local.date() != a_local.date():
+            b = dt.time.max
+        return any(lo <= a and b <= hi for lo, hi in self.ranges_on(a_local.date()))
+
+    def earliest(self, lead_minutes: int) -> dt.datetime:
+        """Now plus the lead, in real elapsed time (across a DST change wall clocks differ by an hour)."""
+        now = self.now()
+        return (now.astimezone(dt.timezone.utc) + dt.timedelta(minutes=lead_minutes)).astimezone(self.hours.zone)
+
+    def slot(self, day: dt.date, t: dt.time, minutes: int) -> tuple[dt.datetime, dt.datetime]:
+        """A slot's aware start and end; the end ``minutes`` of real time later."""
+        start = dt.datetime.combine(day, t, tzinfo=self.hours.zone)
+        end = (start.astimezone(dt.timezone.utc) + dt.timedelta(minutes=minutes)).astimezone(self.hours.zone)
+        return start, end
+
+    def grid(self, day: dt.date, minutes: int) -> list[dt.datetime]:
+        """The slot starts a day offers: every ``minutes`` from each opening, while the slot fits."""
+        starts = []
+        for lo, hi in self.ranges_on(day):
+            t = dt.datetime.combine(day, lo)
+            while True:
+                start, end = self.slot(day, t.time(), minutes)
+                if t.date() != day or not self.fits(start, end):
+                    break
+                starts.append(start)
+                t += dt.timedelta(minutes=minutes)
+        return starts
+
+    def nearest_slots(self, want: dt.datetime, minutes: int, lead_minutes: int,
+                      free: Callable[[dt.datetime, dt.datetime], bool], count: int = 2,
+                      search_days: int = 60) -> list[dt.datetime]:
+        """The free slots nearest to ``want``: on its own day the closest ones; when that day has
+        none, the same time of day on the nearest open days before and after. Chronological."""
+        earliest = self.earliest(lead_minutes)
+        want = self._local(want)
+
+        def usable(day: dt.date) -> list[dt.datetime]:
+            return [s for s in self.grid(day, minutes)
+                    if s >= earliest and free(*self.slot(s.date(), s.time().replace(tzinfo=None), minutes))]
+
+        def distance(s: dt.datetime) -> float:
+            return abs((s.replace(tzinfo=None) - want.replace(tzinfo=None)).total_seconds())
+
+        same = usable(want.date())
+        if same:
+            return sorted(sorted(same, key=distance)[:count])
+        picks: list[dt.datetime] = []
+        for direction in (-1, 1):
+            for k in range(1, search_days):
+                day = want.date() + dt.timedelta(days=direction * k)
+                if day < earliest.date():
+                    break
+                slots = usable(day)
+                if slots:
+                    at = dt.datetime.combine(day, want.time().replace(tzinfo=None))
+                    picks.append(min(slots, key=lambda s: abs((s.replace(tzinfo=None) - at).total_seconds())))
+                    break
+        if len(picks) < count and picks:
+            # Only one side had a free day: offer more of that side.
+            day = picks[-1].date()
+            more = [s for s in usable(day) if s not in picks]
+            picks += sorted(more, key=lambda s: abs((s - picks[-1]).total_seconds()))[: count - len(picks)]
+        return sorted(picks)[:count]
+
+    def slot_problem(self, start: dt.datetime, end: dt.datetime, lead_minutes: int) -> str | None:
+        """Why this slot cannot be booked, in the agent's words (closed that day, outside the
+        hours, sooner than the lead time); None when it can."""
+        now = self.now()
+        day = self._local(start).date()
+        t = self._local(start).time().replace(tzinfo=None)
+        ranges = self.ranges_on(day)
+        when = self.when(day)
+        if not ranges:
+            day_start = dt.datetime.combine(day, dt.time(0), tzinfo=self.hours.zone)
+            return _sentence(self.say.closed_day, when=when, next_open=self._next_open_said(max(day_start, now)))
+        if not self.fits(start, end):
+            return _sentence(self.say.closed_at, when=when, time=say_time(t), hours=say_ranges(ranges))
+        earliest = self.earliest(lead_minutes)
+        if start < earliest:
+            return _sentence(self.say.too_soon, lead=say_duration(dt.timedelta(minutes=lead_minutes)),
+                             earliest=self._next_open_said(earliest))
         return None
 
     # -- how days are said, relative to now --
