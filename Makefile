@@ -44,6 +44,9 @@ test: setup
 
 # Benchmarks write to benchmarks/results/ (commit them with the command that made them).
 BENCH_REPEAT ?= 3
+# agent:corpus pairs for the per-agent runs (benchmarks/results/agent-<agent>.md/.json).
+AGENT_CORPORA ?= riverside_dental:../shared/corpus/scenarios.json \
+  birchwood_vet:benchmarks/corpora/vet/scenarios.json saffron_table:benchmarks/corpora/restaurant/scenarios.json
 bench: setup
 	$(BIN)/voicebox bench --mode both --baseline sequential --concurrency 1,2,4,8 \
 	  --repeat $(BENCH_REPEAT) --codec PCMU --out benchmarks/results/bench
@@ -53,7 +56,12 @@ bench: setup
 	  --agent benchmarks/agents/model_answers.toml --out benchmarks/results/media-x4
 	$(BIN)/python benchmarks/router_eval.py
 	$(BIN)/python benchmarks/wer_eval.py
-	$(BIN)/python -m voicebox.privacy.testset --json benchmarks/results/redaction.json --md benchmarks/results/redaction.md
+	$(BIN)/python benchmarks/redaction/testset.py --json benchmarks/results/redaction.json --md benchmarks/results/redaction.md
+	# Each shipped agent on its own voiced corpus over SIP: pass rate and latency per agent.
+	for pair in $(AGENT_CORPORA); do \
+	  $(BIN)/voicebox bench --mode sip --concurrency 1 --repeat $(BENCH_REPEAT) --codec PCMU --no-progress \
+	    --agent $${pair%%:*} --scenarios $${pair#*:} --out benchmarks/results/agent-$${pair%%:*} || exit 1; \
+	done
 
 models: setup
 	$(BIN)/voicebox models --verify --assemble

@@ -102,7 +102,7 @@ class SequentialPipeline:
         self.turn_count += 1
         tl = TurnTimeline(self.turn_count, start_ms, last_voiced_ms, decided_ms, decided_at, "silence")
         tl.endpoint_rule = f"fixed {SILENCE_MS} ms"
-        tr = self.engines.stt.transcribe(audio, self.rate)
+        tr = self.engines.stt.transcribe(audio, self.rate, prompt=self.engines.stt.prompt_for(self.agent))
         tl.transcript_at = time.perf_counter()
         tl.caller_text = tr.text
         tl.source = "sequential"

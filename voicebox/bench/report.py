@@ -22,6 +22,12 @@ def _p(run: dict[str, Any], stage: str, q: str = "p50") -> float | None:
     return run["turns_summary"]["stages"][stage][q]
 
 
+def _of(turns_summary: dict[str, Any]) -> str:
+    """The judged-turn counts behind a task rate, " (26/27)"; older reports have none."""
+    judged = turns_summary.get("task_judged")
+    return f" ({turns_summary['task_passed']}/{judged})" if judged else ""
+
+
 def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None) -> str:
     m = report["meta"]
     lines = [
@@ -32,6 +38,7 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
         f"started {m['started']}, took {m['duration_s']} s, peak RSS {_f(m.get('peak_rss_mb'))} MB (bench process, in-process runs) / "
         f"{_f(m.get('server_peak_rss_mb'))} MB (voicebox serve, SIP runs)",
         f"- Scenarios `{m['scenarios']}` ({m['scenario_count']}), {m['repeat']} run(s); channel: {m['channel']}",
+        *([f"- Agent: `{m['agent']}`"] if m.get("agent") else []),
         "- Voice-to-voice (v2v): the caller's last voiced frame -> the first agent audio the caller hears. "
         "The headline figure is \"v2v caller\": measured live at the caller (the simulated one in-process; over SIP "
         "the pjsua2 caller, on its conference-bridge clock: the tick that sent the turn's first frame plus the "
@@ -58,7 +65,7 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
             f"| {_f(_p(run, 'voice_to_voice_ms', 'p95'))} | {_f(_p(run, 'endpoint_ms'))} | {_f(_p(run, 'transcript_ms'))} "
             f"| {_f(_p(run, 'first_token_ms'))} | {_f(_p(run, 'first_audio_ms'))} "
             f"| {_f(_p(run, 'barge_stop_ms (caller side)'))} | {c['false_barge_ins']} | {_f(t['mean_wer'], 2)} "
-            f"| {_pct(t['intent_accuracy'])} | {_pct(t['task_success'])} | {t['fillers']} | {t['budget_misses']} "
+            f"| {_pct(t['intent_accuracy'])} | {_pct(t['task_success'])}{_of(t)} | {t['fillers']} | {t['budget_misses']} "
             f"| {_f(c['cpu_s_per_call_s'], 2)} | {c['underruns']} | {_f(c.get('max_frame_gap_ms'))} | {c['rejected']} |"
         )
     lines += ["", f"## Agreement: the headline v2v against an independent measurement (criterion: within {AGREE_MS} ms)",

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 from voicebox.bench.metrics import percentiles, word_error_rate
 from voicebox.bench.scenarios import Turn
+from voicebox.privacy.redact import redact
 
 STAGES = ("endpoint_ms", "transcript_ms", "first_token_ms", "first_audio_ms", "voice_to_voice_ms")
 
@@ -30,6 +31,7 @@ class TurnResult:
     barge: bool = False  # the caller started this turn while the agent talked
     barge_stop_ms: float | None = None  # caller speech onset -> agent audio stopped at the caller
     wer: float | None = None
+    heard: str = ""  # the agent's transcript of the turn (what a failed turn was answered from)
     fillers: int = 0
     budget_misses: list[str] = field(default_factory=list)
     agent_jitter_ms: float | None = None  # the agent's inbound jitter buffer, average delay (SIP)
@@ -107,6 +109,8 @@ def summarize_turns(turns: Iterable[TurnResult]) -> dict[str, Any]:
              if agent_v2v_with_jitter(t) is not None and t.caller_v2v_ms is not None and t.caller_jitter_ms is not None]),
         "intent_accuracy": (sum(t.intent == t.expect_intent for t in intents) / len(intents)) if intents else None,
         "task_success": (sum(bool(t.task_ok) for t in judged) / len(judged)) if judged else None,
+        "task_passed": sum(bool(t.task_ok) for t in judged),  # "26 of 27": the counts behind the rate
+        "task_judged": len(judged),
         "wer": percentiles([t.wer for t in turns]),
         "mean_wer": _mean([t.wer for t in turns]),
         "tiers": _count(t.tier or "-" for t in turns),
@@ -164,5 +168,8 @@ def apply_record(tr: "TurnResult", rec: dict[str, Any], spec: Turn) -> str:
     tr.agent = {k: rec.get(k) for k in STAGES}
     tr.budget_misses = list(rec.get("budget_misses") or [])
     tr.fillers = int(rec.get("fillers") or 0)
-    tr.wer = word_error_rate(spec.text, rec.get("caller_text") or "") if spec.text else None
+    heard = rec.get("caller_text") or ""
+    tr.wer = word_error_rate(spec.text, heard) if spec.text else None
+    # Reports are committed: what was heard is kept only with card numbers and the like taken out.
+    tr.heard = redact(heard)
     return rec.get("agent_text") or ""

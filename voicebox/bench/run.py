@@ -146,6 +146,7 @@ def run(args: Any) -> dict[str, Any]:
     meta = {
         "command": " ".join(["voicebox", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else " ".join(sys.argv),
         "scenarios": str(args.scenarios), "scenario_count": len(scenarios), "repeat": args.repeat,
+        "agent": args.agent or None,
         "modes": modes, "baseline": args.baseline or None, "concurrency": levels,
         "channel": "; ".join(
             ([f"simulated {channel.codec} line, loss {channel.loss_pct}%, jitter {channel.jitter_ms} ms "
@@ -204,25 +205,28 @@ def _inprocess(args, work, sweep_batches, channel, progress, add) -> None:
 
 def _sip(args, work, sweep_batches, progress, add) -> float:
     """Returns the server's peak resident memory (MB)."""
-    from voicebox.bench.sip_bench import Server, run_sip, sip_results
+    from voicebox.bench.sip_bench import Server, parse_rtp_ports, run_sip, sip_results, split_rtp_ports
 
+    ports = parse_rtp_ports(getattr(args, "rtp_ports", ""))
+    server_ports, caller_ports = split_rtp_ports(ports) if ports else (None, None)
     progress.stage("starting voicebox serve")
     with tempfile.TemporaryDirectory(prefix="voicebox-bench-") as tmp:
         agent_jb = args.agent_jitter_buffer_ms if args.agent_jitter_buffer_ms >= 0 else None
-        with Server(Path(tmp), args.server_config, agent_jb, agent=args.agent) as server:
+        with Server(Path(tmp), args.server_config, agent_jb, agent=args.agent, rtp_ports=server_ports) as server:
             placed = []
             n = 0
             progress.stage("SIP one call at a time")
             cpu0 = server.usage()["cpu_s"]
             jb = args.caller_jitter_buffer_ms if args.caller_jitter_buffer_ms >= 0 else None
-            calls = run_sip(server, work, args.codec, Path(tmp), 1, progress.tick, caller_jitter_buffer_ms=jb)
+            calls = run_sip(server, work, args.codec, Path(tmp), 1, progress.tick, caller_jitter_buffer_ms=jb,
+                            rtp_ports=caller_ports)
             placed.append((1, calls, server.usage()["cpu_s"] - cpu0))
             n += len(calls)
             for conc, batch in sweep_batches.items():
                 progress.stage(f"SIP x{conc}")
                 cpu0 = server.usage()["cpu_s"]
                 calls = run_sip(server, batch * args.repeat, args.codec, Path(tmp), conc, progress.tick, first_n=n,
-                                caller_jitter_buffer_ms=jb)
+                                caller_jitter_buffer_ms=jb, rtp_ports=caller_ports)
                 placed.append((conc, calls, server.usage()["cpu_s"] - cpu0))
                 n += len(calls)
             time.sleep(1.0)  # the last call's record is written by the server's writer thread

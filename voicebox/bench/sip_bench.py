@@ -25,10 +25,38 @@ from voicebox.telemetry.processes import tree_usage
 from voicebox.bench.recording_v2v import recording_v2v_ms
 from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario
+from voicebox.config import ConfigError
 from voicebox.telephony.probe import free_port, sip_options
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
+CALLER_RTP_FIRST, CALLER_RTP_STEP, CALLER_RTP_SLOTS = 30000, 200, 100  # callers' RTP ports unless told
+
+
+def parse_rtp_ports(text: str) -> tuple[int, int] | None:
+    """``--rtp-ports 58000-58999``: the UDP ports the run may use for RTP (None: the defaults)."""
+    if not text:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", text)
+    if not m or not 1024 <= int(m.group(1)) < int(m.group(2)) <= 65535 or int(m.group(2)) - int(m.group(1)) < 63:
+        raise ConfigError(f"--rtp-ports: expected a range of at least 64 ports like 58000-58999, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def split_rtp_ports(ports: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The server's half of a port range and the callers' half."""
+    lo, hi = ports
+    mid = lo + (hi - lo + 1) // 2
+    return (lo, mid - 1), (mid, hi)
+
+
+def caller_rtp_port(n: int, ports: tuple[int, int] | None) -> int:
+    """Call ``n``'s RTP port: calls at once get ports far enough apart (RTP, RTCP, retries)."""
+    if ports is None:
+        return CALLER_RTP_FIRST + CALLER_RTP_STEP * (n % CALLER_RTP_SLOTS)
+    lo, hi = ports
+    step = 10
+    return lo + step * (n % ((hi - lo + 1) // step))
 
 
 class Server:
@@ -36,6 +64,7 @@ class Server:
 
     def __init__(
         self, work: Path, extra_config: str = "", jitter_buffer_ms: int | None = None, agent: str = "",
+        rtp_ports: tuple[int, int] | None = None,
     ) -> None:
         self.work = work
         self.port = free_port(HOST)
@@ -46,6 +75,7 @@ class Server:
         (work / "voicebox.toml").write_text(
             f'agent = "{work / "agent.toml"}"\n[privacy]\ncontent = "full"\n[metrics]\nport = 0\n'
             f"[sip]\nmax_calls = 8\n"
+            + (f"rtp_port = {rtp_ports[0]}\nrtp_port_range = {rtp_ports[1] - rtp_ports[0] + 1}\n" if rtp_ports else "")
             + (f"[media]\njitter_buffer_ms = {jitter_buffer_ms}\n" if jitter_buffer_ms is not None else "")
             + extra_config
         )
@@ -103,14 +133,24 @@ class Server:
         return out
 
 
+def play_args(sc: Scenario, base: Path) -> list[str]:
+    """The caller's ``--play`` arguments: a barge-in turn is played that long into the agent's
+    reply, over it (the caller's ``wav@ms``), as the in-process bench plays it."""
+    out: list[str] = []
+    for t in sc.turns:
+        barge = f"@{t.barge_after_ms}" if t.barge_after_ms is not None else ""
+        out += ["--play", f"{base / t.wav}{barge}"]
+    return out
+
+
 def _place_call(server: Server, sc: Scenario, base: Path, codec: str, work: Path, n: int,
-                caller_jitter_buffer_ms: int | None = None) -> dict[str, Any]:
+                caller_jitter_buffer_ms: int | None = None,
+                rtp_ports: tuple[int, int] | None = None) -> dict[str, Any]:
     result, stereo = work / f"{sc.id}-{n}.json", work / f"{sc.id}-{n}.wav"
     cmd = [sys.executable, "-m", "voicebox.telephony.caller", f"sip:agent@{HOST}:{server.port}",
-           "--codec", codec, "--json", str(result), "--rtp-port", str(30000 + 200 * (n % 100)),
+           "--codec", codec, "--json", str(result), "--rtp-port", str(caller_rtp_port(n, rtp_ports)),
            "--quiet-ms", "1500", "--reply-timeout-s", "15", "--stereo-wav", str(stereo)]
-    for t in sc.turns:
-        cmd += ["--play", str(base / t.wav)]
+    cmd += play_args(sc, base)
     if any(t.expect in ("hangup", "transfer") for t in sc.turns):
         cmd += ["--wait-hangup-s", "8"]
     if caller_jitter_buffer_ms is not None:
@@ -127,6 +167,7 @@ def _place_call(server: Server, sc: Scenario, base: Path, codec: str, work: Path
 def run_sip(
     server: Server, scenarios: list[tuple[Scenario, Path]], codec: str, work: Path, concurrency: int = 1,
     on_done: Callable[[], None] | None = None, first_n: int = 0, caller_jitter_buffer_ms: int | None = None,
+    rtp_ports: tuple[int, int] | None = None,
 ) -> list[tuple[Scenario, Path, dict]]:
     """Place every scenario as a call, ``concurrency`` at a time; the callers' results in order."""
     out: list[tuple[Scenario, Path, dict]] = []
@@ -137,7 +178,8 @@ def run_sip(
             futures = []
             for sc, base in batch:
                 n += 1
-                futures.append(pool.submit(_place_call, server, sc, base, codec, work, n, caller_jitter_buffer_ms))
+                futures.append(pool.submit(_place_call, server, sc, base, codec, work, n, caller_jitter_buffer_ms,
+                                           rtp_ports))
             for (sc, base), f in zip(batch, futures):
                 out.append((sc, base, f.result()))
                 if on_done is not None:
@@ -180,6 +222,12 @@ def sip_results(
                 tr.caller_v2v_ms = onset - (caller_turn["play_start_ms"] + last_voiced_ms(samples, 16000))
             if i < len(from_recording):
                 tr.recording_v2v_ms = from_recording[i]
+            if spec.barge_after_ms is not None:
+                # The caller's own clock: its speech onset over the reply -> the agent fell silent.
+                tr.barge = True
+                stopped, onset_ms = caller_turn.get("agent_stopped_ms"), caller_turn.get("speech_onset_ms")
+                if stopped is not None and onset_ms is not None:
+                    tr.barge_stop_ms = stopped - onset_ms
             tr.task_ok, tr.why = judge(
                 spec, reply, transfer_to=call.get("transfer_to", ""),
                 hung_up_by_agent=call.get("disconnected_by") == "agent", replied=onset is not None,
