@@ -68,7 +68,7 @@ hangover_ms = 900
         ("[models]\nllm_temperature = 3.0\n", "models.llm_temperature"),
         ("[vad]\naggressiveness = 4\n", "vad.aggressiveness"),
         ("hangover_ms = 700\n", "hangover_ms"),
-        ('[testing]\nfail_stage = "tts"\n', "testing.fail_stage"),
+        ('[testing]\nfail_stage = "vad"\n', "testing.fail_stage"),
     ],
 )
 def test_bad_value_names_the_field(tmp_path, toml, field):

@@ -366,7 +366,10 @@ class BargeInConfig(_Strict):
 class TestingConfig(_Strict):
     """Test-only switches for fault injection; never set them on a real line."""
 
-    fail_stage: Literal["", "stt", "llm"] = Field("", description="Make this stage raise on every turn.")
+    fail_stage: Literal["", "stt", "llm", "tts"] = Field(
+        "", description="Make this stage raise on every turn (tts: every reply synthesized on the call; the "
+        "phrases synthesized at start still play).",
+    )
     slow_llm_ms: int = Field(
         0, ge=0, le=60000, description="Delay the language model's first token by this much (tests fillers)."
     )

@@ -105,7 +105,12 @@ class TurnDone:
     timeline: TurnTimeline
 
 
+class SynthesisFailed(Exception):
+    """Piper raised on a reply: the voice stage says a phrase made at start instead."""
+
+
 _STOP = object()
+TTS_FAILURES_TO_GIVE_UP = 2  # replies in a row the voice could not say: it is broken, not one odd text
 FALSE_BARGE_SILENCE_MS = 600  # quiet this long after too little speech: resume the held reply ("Sorry, [pause] just…" must not)
 PARTIAL_FRESH_MS = 200  # a partial this close to the last voiced frame has heard the whole turn
 BACKCHANNEL = frozenset("mm mhm mm-hm mm-hmm uh-huh uh huh hmm okay ok yeah yes right sure".split())
@@ -168,6 +173,8 @@ class CallPipeline:
         # Set by the SIP thread while the caller holds the call (re-INVITE sendonly/inactive):
         # each thread reads it and keeps quiet (see ``set_held``).
         self._on_hold = threading.Event()
+        self._tts_failures = 0  # replies in a row whose synthesis failed (voice thread only)
+        self._unsayable: TurnTimeline | None = None  # the reply that failed: its later sentences are dropped
         self._turns: queue.Queue = queue.Queue(maxsize=2)
         self._speech: queue.Queue = queue.Queue(maxsize=16)
         self.outcomes = outcomes
@@ -625,7 +632,9 @@ class CallPipeline:
             text, target = actions.no_transfer, None
         if tl is not None:
             tl.agent_text.append(text)
-        self._say(Say(text, self.engines.tts.cached(text), timeline=tl, transfer_to=target, transfer_context=ctx))
+        # From the cache when there (the background phrase cache makes it at start); else the
+        # voice synthesizes it, which never fails the transfer itself (``_synthesis_failed``).
+        self._say(Say(text, self.engines.tts.peek(text), timeline=tl, transfer_to=target, transfer_context=ctx))
         if tl is not None:
             self._say(TurnDone(tl))
 
@@ -818,11 +827,16 @@ class CallPipeline:
         tl = item.timeline
         first = tl is not None and tl.first_audio_at is None
         deadline = (tl.decided_at + budget.first_audio_ms / 1000) if first else time.perf_counter() + 1.0
+        if self.cfg.testing.fail_stage == "tts":
+            raise SynthesisFailed("injected failure (testing.fail_stage = tts)")
         clips = self.engines.tts.stream(item.text)
         while True:
             t0 = time.perf_counter()
             with self.engines.tts_gate.job(deadline, "synth"):
-                clip = next(clips, None)
+                try:
+                    clip = next(clips, None)
+                except Exception as e:  # Piper, onnxruntime, the text normalizer: any of them
+                    raise SynthesisFailed(f"{type(e).__name__}: {e}") from e
             if clip is None:
                 return
             self.engines.timings.record("synth", (time.perf_counter() - t0) * 1000)
@@ -853,6 +867,40 @@ class CallPipeline:
         self.events.event("filler", turn=tl.turn, late_by_ms=round(-decision.slack_ms))
         self.playout.write(self.engines.tts.cached(decision.phrase), stop=self.stopped)
 
+    def _play(self, clip: np.ndarray, ahead: int) -> None:
+        if self.recording is not None:
+            # The bridge clock is the count of caller samples received: the agent's clip plays
+            # on that clock once what is queued ahead of it has played.
+            self.recording.write(1, self.inbound.written + ahead, clip)
+        self.playout.write(clip, stop=self.stopped, more_follows=True)
+
+    def _synthesis_failed(self, item: Say, error: SynthesisFailed) -> None:
+        """A reply the voice could not say. The caller is never left in silence wondering: once,
+        they hear the line made at start asking them to say it again (the call goes on); when
+        the voice fails again on the next reply it is broken, and the caller is put through to a
+        person, or told so and the call ended. An item that leads somewhere (a transfer, a
+        hang-up) still gets there: the code after this carries it out."""
+        tl = item.timeline
+        self.log.error("synthesis failed: %s", error)
+        self.events.error("tts.failed", turn=tl.turn if tl is not None else None)
+        if item.transfer_to or item.hang_up_after:
+            return
+        if tl is not None:
+            self._unsayable = tl  # its other sentences would fail too, or follow "say that again"
+        self._tts_failures += 1
+        if self._tts_failures < TTS_FAILURES_TO_GIVE_UP:
+            line = self.engines.tts.peek(self.agent.model_failed)
+            if line is not None:
+                self._play(line, len(self.playout))
+            return
+        self._drain(self._speech)
+        self.playout.clear()
+        if self.agent.actions.transfer_uri and self._transfer is not None:
+            self._start_transfer(None, self.agent.actions.transfer_announcement, "the agent's voice failed")
+        else:
+            self._say_from_outside(Say(self.agent.apology, self.engines.tts.peek(self.agent.apology),
+                                       hang_up_after="internal_error", error_code="tts.failed"))
+
     def _speak(self) -> None:
         for item in self._items(self._speech, on_idle=self._maybe_filler, poll_s=0.05):
             if isinstance(item, TurnDone):
@@ -860,6 +908,9 @@ class CallPipeline:
                 continue
             if item.epoch < self._epoch:
                 continue  # a reply the caller talked over
+            if item.timeline is not None and item.timeline is self._unsayable \
+                    and not (item.transfer_to or item.hang_up_after):
+                continue  # the rest of a reply the voice could not say
             if item.timeline is not None and item.timeline is not self._voiced_turn:
                 # A new reply: "what was heard" starts over.
                 self._voiced_turn = item.timeline
@@ -869,24 +920,26 @@ class CallPipeline:
             clips = [] if self._on_hold.is_set() else [item.audio] if item.audio is not None else self._synthesize(item)
             first_start, total = None, 0
             self._last_was_filler = False
-            for clip in clips:
-                if item.epoch < self._epoch or self._on_hold.is_set():
-                    break
-                if self.stopped.is_set():
-                    return
-                tl = item.timeline
-                ahead = len(self.playout)
-                if tl is not None and tl.first_audio_at is None:
-                    # The clip starts playing once everything queued ahead of it has played.
-                    tl.first_audio_at = time.perf_counter() + ahead / self.rate
-                if self.recording is not None:
-                    # The bridge clock is the count of caller samples received: the agent's clip
-                    # plays on that clock once what is queued ahead of it has played.
-                    self.recording.write(1, self.inbound.written + ahead, clip)
-                if first_start is None:
-                    first_start = self.playout.played + len(self.playout)
-                total += len(clip)
-                self.playout.write(clip, stop=self.stopped, more_follows=True)
+            try:
+                for clip in clips:
+                    if item.epoch < self._epoch or self._on_hold.is_set():
+                        break
+                    if self.stopped.is_set():
+                        return
+                    tl = item.timeline
+                    ahead = len(self.playout)
+                    if tl is not None and tl.first_audio_at is None:
+                        # The clip starts playing once everything queued ahead of it has played.
+                        tl.first_audio_at = time.perf_counter() + ahead / self.rate
+                    self._play(clip, ahead)
+                    if first_start is None:
+                        first_start = self.playout.played + len(self.playout)
+                    total += len(clip)
+                else:
+                    if item.audio is None and item.text:
+                        self._tts_failures = 0
+            except SynthesisFailed as e:
+                self._synthesis_failed(item, e)
             self.playout.end_utterance()
             if self._on_hold.is_set():
                 self.playout.clear()  # a clip written as the hold came: not for after it

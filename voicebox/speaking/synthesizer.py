@@ -45,6 +45,12 @@ class Synthesizer:
                 self._cache[text] = hit
         return hit
 
+    def peek(self, text: str) -> np.ndarray | None:
+        """A phrase already in the cache, or None: never synthesizes (for when synthesis has
+        just failed, and the call must still hear the phrases made at start)."""
+        with self._cache_lock:
+            return self._cache.get(text)
+
 
 LEAD_IN_LEVEL = 64  # below this, a sample is Piper's silence (about -54 dBFS)
 LEAD_IN_KEEP_MS = 5
