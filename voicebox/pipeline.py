@@ -931,10 +931,10 @@ class CallPipeline:
                     if tl is not None and tl.first_audio_at is None:
                         # The clip starts playing once everything queued ahead of it has played.
                         tl.first_audio_at = time.perf_counter() + ahead / self.rate
-                    self._play(clip, ahead)
-                    if first_start is None:
+                    if first_start is None:  # before the write: where this clip starts
                         first_start = self.playout.played + len(self.playout)
                     total += len(clip)
+                    self._play(clip, ahead)
                 else:
                     if item.audio is None and item.text:
                         self._tts_failures = 0
