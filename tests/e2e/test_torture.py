@@ -74,7 +74,9 @@ def test_unparsable_requests_are_answered_within_the_source_limit(torture_server
         for _ in range(300):
             peer.send(data)
         answers = [m for m in peer.recv_all(2.0) if getattr(m, "status", None) == 505]
-        assert 100 <= len(answers) < 200, len(answers)
+        # At least most of the burst (a loaded box's UDP receive buffer may drop a few of
+        # 300 datagrams sent at once), and far fewer than one answer each.
+        assert 90 <= len(answers) < 200, len(answers)
         time.sleep(2.5)  # the bucket refills at 50 requests/s
         peer.send(data)
         assert any(getattr(m, "status", None) == 505 for m in peer.recv_all(2.0))
