@@ -40,7 +40,7 @@ from voicebox.listening.transcriber import Transcript, reliability, usable_parti
 from voicebox.listening.turns import Growing, Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.records.recording import CallerTrack, CallRecording
-from voicebox.speaking.fillers import first_audio_deadline, predict_first_audio
+from voicebox.speaking.fillers import first_audio_deadline, predict_reply_first_audio
 from voicebox.speaking.heard import PlayoutLog
 from voicebox.thinking.dialog import Decision, Dialog
 from voicebox.thinking.llm_worker import WorkerFailed
@@ -827,8 +827,10 @@ class CallPipeline:
             raise SynthesisFailed("injected failure (testing.fail_stage = tts)")
         clips = self.engines.tts.stream(item.text)
         while True:
-            t0 = time.perf_counter()
             with self.engines.tts_gate.job(deadline, "synth"):
+                # Timed inside the slot: the fillers' prediction adds the queue ahead itself
+                # (the gate's backlog, in units of this timing), so a wait here is not synthesis.
+                t0 = time.perf_counter()
                 try:
                     clip = next(clips, None)
                 except Exception as e:  # Piper, onnxruntime, the text normalizer: any of them
@@ -850,10 +852,7 @@ class CallPipeline:
             self._awaiting = None  # text is here: synthesis follows at once
             return
         now = time.perf_counter()
-        timings = self.engines.timings
-        spent_ms = (now - model_started) * 1000
-        left_ms = max(0.0, timings.expected_ms("first_sentence") - spent_ms)
-        predicted = predict_first_audio(now, 0.0, left_ms, timings.expected_ms("synth"))
+        predicted = predict_reply_first_audio(now, model_started, deadline, self.engines.timings, self.engines.tts_gate)
         decision = self.engines.fillers.decide(now, deadline, predicted, self._last_was_filler)
         if not decision.play or decision.phrase is None:
             return
