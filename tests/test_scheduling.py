@@ -83,8 +83,6 @@ def test_try_job_runs_only_on_an_idle_slot() -> None:
     assert again is not None
     with again:
         pass
-    s = gate.stats()["partial"]
-    assert (s.jobs, s.dropped, s.waits) == (2, 1, 0)
 
 
 def test_try_job_gives_way_to_a_queued_job() -> None:
@@ -109,7 +107,6 @@ def test_try_job_gives_way_to_a_queued_job() -> None:
     release.set()
     w.join(5)
     assert done.is_set()
-    assert gate.stats()["partial"].dropped == 1
 
 
 def test_try_job_never_waits() -> None:
@@ -192,12 +189,13 @@ def test_many_threads_no_overlap_no_starvation() -> None:
     inside = 0
     overlap = []
     finished: list[int] = []
+    finals_ran = 0
     lock = threading.Lock()
     rng = random.Random(7)
     plans = [[(rng.random(), rng.random() < 0.3) for _ in range(40)] for _ in range(12)]
 
     def worker(n: int) -> None:
-        nonlocal inside
+        nonlocal inside, finals_ran
         for deadline_offset, droppable in plans[n]:
             slot = gate.try_job("partial") if droppable else None
             ctx = slot if slot is not None else (None if droppable else gate.job(time.perf_counter() + deadline_offset, "final"))
@@ -206,6 +204,7 @@ def test_many_threads_no_overlap_no_starvation() -> None:
             with ctx:
                 with lock:
                     inside += 1
+                    finals_ran += 0 if slot is not None else 1  # a final: never dropped
                     if inside > 1:
                         overlap.append(n)
                 time.sleep(0.0002)
@@ -222,33 +221,7 @@ def test_many_threads_no_overlap_no_starvation() -> None:
     assert sorted(finished) == list(range(12)), "a worker starved or deadlocked"
     assert overlap == []
     assert gate.running() is None and gate.waiting() == 0
-    s = gate.stats()
-    finals = sum(1 for plan in plans for _, droppable in plan if not droppable)
-    assert s["final"].jobs == finals
-    assert s["final"].max_wait_ms >= 0 and s["final"].waits <= finals
-
-
-def test_stats_record_waits() -> None:
-    gate = DeadlineGate()
-    release = threading.Event()
-
-    def holder() -> None:
-        with gate.job(0.0, "llm"):
-            release.wait(5)
-
-    h = threading.Thread(target=holder)
-    h.start()
-    _wait_for(lambda: gate.running() is not None)
-    order: list[str] = []
-    threads = _queue_jobs(gate, [(1.0, "x")], order)
-    time.sleep(0.05)
-    release.set()
-    for t in [h, *threads]:
-        t.join(5)
-    s = gate.stats()
-    assert s["llm"].jobs == 1 and s["llm"].waits == 0
-    assert s["final"].waits == 1
-    assert s["final"].max_wait_ms >= 40  # it queued behind the holder for ~50 ms
+    assert finals_ran == sum(1 for plan in plans for _, droppable in plan if not droppable)
 
 
 def test_backlog_predicts_the_wait_ahead() -> None:
@@ -289,31 +262,31 @@ def test_stage_timings_median_window() -> None:
     for ms in (200, 210, 220):
         t.record("llm", ms)  # the window forgets the oldest
     assert t.expected_ms("llm") == 200
-    assert t.samples("llm") == 5
     with pytest.raises(ValueError):
         StageTimings(window=0)
 
 
-def test_stage_timings_timed_records_also_on_error() -> None:
-    t = StageTimings()
-    with pytest.raises(RuntimeError):
-        with t.timed("synth"):
-            time.sleep(0.02)
-            raise RuntimeError
-    assert t.samples("synth") == 1
-    assert 15 <= t.expected_ms("synth") < 2000
-
-
 def test_stage_timings_threads() -> None:
-    t = StageTimings(window=1000)
+    # Calls record while fillers ask for the median: the median is taken over a window that
+    # another thread may be appending to, so both hold the lock.
+    t = StageTimings(window=50)
+    errors: list[BaseException] = []
 
     def rec() -> None:
-        for i in range(500):
-            t.record("x", i)
+        for _ in range(2000):
+            t.record("x", 7)
 
-    threads = [threading.Thread(target=rec) for _ in range(4)]
+    def ask() -> None:
+        try:
+            for _ in range(2000):
+                assert t.expected_ms("x", default_ms=7) == 7
+        except BaseException as e:  # noqa: BLE001 -- reported by the assert below
+            errors.append(e)
+
+    threads = [threading.Thread(target=f) for f in (rec, rec, ask, ask)]
     for th in threads:
         th.start()
     for th in threads:
-        th.join()
-    assert t.samples("x") == 1000
+        th.join(60)
+    assert errors == []
+    assert t.expected_ms("x") == 7

@@ -56,9 +56,6 @@ class Engines:
         router, large = self.per_agent[agent_id]
         return replace(self, router=router, large=large, phrase_cache=None, per_agent={})
 
-    def gates(self) -> dict[str, DeadlineGate]:
-        return {"stt": self.stt.gate, "llm": self.llm_gate, "tts": self.tts_gate}
-
     def workers(self) -> list[WorkerModel]:
         """The models that run in worker processes (each once, however many agents share it)."""
         models = [self.lm, self.large, *(large for _, large in self.per_agent.values())]

@@ -35,11 +35,12 @@ from voicebox.listening.echo_gate import EchoGate
 from voicebox.listening.endpointing import hangover_ms
 from voicebox.listening.local_agreement import LocalAgreement, Partial
 from voicebox.listening.noise_floor import SpeechLevelGate
+from voicebox.listening.partial_stats import PartialStatsBook
 from voicebox.listening.transcriber import Transcript, reliability, usable_partial
 from voicebox.listening.turns import Growing, Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
 from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.records.recording import CallerTrack, CallRecording
-from voicebox.speaking.fillers import first_audio_deadline, predict_first_audio
+from voicebox.speaking.fillers import first_audio_deadline, predict_reply_first_audio
 from voicebox.speaking.heard import PlayoutLog
 from voicebox.thinking.dialog import Decision, Dialog
 from voicebox.thinking.llm_worker import WorkerFailed
@@ -198,7 +199,8 @@ class CallPipeline:
         self._agreement = LocalAgreement()
         self._partial: tuple[int, int, Partial, float] | None = None  # (start_ms, covers, partial, at)
         self._partial_hint: tuple[int, int, int, str] | None = None
-        self._partial_stats: dict[int, dict] = {}  # turn start_ms -> counts for its timeline
+        # Counted by the speculator, taken by the brain: a locked book (see partial_stats.py).
+        self._partial_stats = PartialStatsBook()
         self.speculative_hits = 0
         self._threads = [
             threading.Thread(target=self._guarded, args=(self._listen, "vad.failed"), name=f"{session}-listen", daemon=True),
@@ -593,15 +595,13 @@ class CallPipeline:
                     self._track.write_turn(first_index, turn.audio, keep=kept)
 
     def _take_partial_stats(self, tl: TurnTimeline, start_ms: int) -> None:
-        stats = self._partial_stats.pop(start_ms, None)
-        for old in [k for k in self._partial_stats if k < start_ms]:
-            self._partial_stats.pop(old, None)
-        if not stats:
+        stats = self._partial_stats.take(start_ms)
+        if stats is None:
             return
-        tl.partials, tl.partials_skipped = stats["partials"], stats["skipped"]
-        tl.partial_intent = stats["intent"]
-        if stats["intent_at_ms"] is not None:
-            tl.partial_intent_lead_ms = tl.last_voiced_ms - stats["intent_at_ms"]
+        tl.partials, tl.partials_skipped = stats.partials, stats.skipped
+        tl.partial_intent = stats.intent
+        if stats.intent_at_ms is not None:
+            tl.partial_intent_lead_ms = tl.last_voiced_ms - stats.intent_at_ms
 
     def _canned(self, text: str, tl: TurnTimeline, cache: bool = True, **kw) -> None:
         """Say a whole, known reply. Fixed phrases come from the synthesis cache."""
@@ -697,18 +697,14 @@ class CallPipeline:
 
     def _partial_decode(self, job: Growing) -> None:
         """Re-decode the turn so far, if the recognizer has time to spare; never waits for it."""
-        stats = self._partial_stats.setdefault(
-            job.start_ms, {"partials": 0, "skipped": 0, "intent": None, "intent_at_ms": None, "decode_ms": []}
-        )
         if self._partial is None or self._partial[0] != job.start_ms:
             self._agreement.reset()
             self._partial = None
         tr = self.engines.stt.try_transcribe(job.audio, self.rate, prompt=self.stt_prompt)
         if tr is None:
-            stats["skipped"] += 1
+            self._partial_stats.skipped(job.start_ms)
             return
-        stats["partials"] += 1
-        stats["decode_ms"].append(tr.decode_ms)
+        self._partial_stats.decoded(job.start_ms)
         self.engines.timings.record("partial", tr.decode_ms)
         if not usable_partial(tr):
             return  # noise is not a partial: nothing to commit, nothing to judge
@@ -717,10 +713,10 @@ class CallPipeline:
         hangover, verdict = hangover_ms(partial.text, self.cfg.vad)
         if verdict in ("complete", "unfinished"):
             self._partial_hint = (job.start_ms, job.last_voiced_ms, hangover, verdict)
-        if stats["intent"] is None:
+        if self._partial_stats.wants_intent(job.start_ms):
             route = self.dialog.router.route_partial(partial.text)
             if route.intent is not None:
-                stats["intent"], stats["intent_at_ms"] = route.intent, job.last_voiced_ms
+                self._partial_stats.intent_found(job.start_ms, route.intent, job.last_voiced_ms)
 
     def _speculative_transcript(self, turn: TurnEnded) -> Transcript | None:
         """The pause's transcript, if it covers this turn's speech (waiting for it if still running)."""
@@ -831,8 +827,10 @@ class CallPipeline:
             raise SynthesisFailed("injected failure (testing.fail_stage = tts)")
         clips = self.engines.tts.stream(item.text)
         while True:
-            t0 = time.perf_counter()
             with self.engines.tts_gate.job(deadline, "synth"):
+                # Timed inside the slot: the fillers' prediction adds the queue ahead itself
+                # (the gate's backlog, in units of this timing), so a wait here is not synthesis.
+                t0 = time.perf_counter()
                 try:
                     clip = next(clips, None)
                 except Exception as e:  # Piper, onnxruntime, the text normalizer: any of them
@@ -854,10 +852,7 @@ class CallPipeline:
             self._awaiting = None  # text is here: synthesis follows at once
             return
         now = time.perf_counter()
-        timings = self.engines.timings
-        spent_ms = (now - model_started) * 1000
-        left_ms = max(0.0, timings.expected_ms("first_sentence") - spent_ms)
-        predicted = predict_first_audio(now, 0.0, left_ms, timings.expected_ms("synth"))
+        predicted = predict_reply_first_audio(now, model_started, deadline, self.engines.timings, self.engines.tts_gate)
         decision = self.engines.fillers.decide(now, deadline, predicted, self._last_was_filler)
         if not decision.play or decision.phrase is None:
             return

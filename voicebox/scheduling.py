@@ -21,23 +21,11 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 
-@dataclass
-class StageStats:
-    """One stage's use of a gate. Times are milliseconds."""
-
-    jobs: int = 0  # jobs that ran (waited or not)
-    waits: int = 0  # ... of which had to queue behind another job
-    dropped: int = 0  # droppable jobs refused because the slot was busy
-    max_wait_ms: float = 0.0
-    total_wait_ms: float = 0.0
-
-
 @dataclass(order=True)
 class _Waiter:
     deadline: float
     seq: int  # ties go to whoever came first
     stage: str = field(compare=False)
-    queued_at: float = field(compare=False)
     ready: threading.Event = field(compare=False, default_factory=threading.Event)
 
 
@@ -80,20 +68,17 @@ class DeadlineGate:
         self._waiters: list[_Waiter] = []
         self._running: Running | None = None
         self._seq = itertools.count()
-        self._stats: dict[str, StageStats] = {}
 
     # -- taking the slot ------------------------------------------------------------------------
     @contextmanager
     def job(self, deadline: float, stage: str) -> Iterator[None]:
         """Hold the slot for the ``with`` block; waits until no earlier deadline is ahead."""
-        queued_at = time.perf_counter()
         with self._lock:
-            st = self._stats.setdefault(stage, StageStats())
             if self._running is None and not self._waiters:
-                self._running = Running(stage, queued_at, deadline)
+                self._running = Running(stage, time.perf_counter(), deadline)
                 waiter = None
             else:
-                waiter = _Waiter(deadline, next(self._seq), stage, queued_at)
+                waiter = _Waiter(deadline, next(self._seq), stage)
                 heapq.heappush(self._waiters, waiter)
         if waiter is not None:
             try:
@@ -107,13 +92,6 @@ class DeadlineGate:
                         self._waiters.remove(waiter)
                         heapq.heapify(self._waiters)
                 raise
-        waited_ms = (time.perf_counter() - queued_at) * 1000
-        with self._lock:
-            st.jobs += 1
-            if waiter is not None:
-                st.waits += 1
-                st.total_wait_ms += waited_ms
-                st.max_wait_ms = max(st.max_wait_ms, waited_ms)
         try:
             yield
         finally:
@@ -126,12 +104,9 @@ class DeadlineGate:
         ``if (slot := gate.try_job("partial")) is not None: with slot: ...``.
         """
         with self._lock:
-            st = self._stats.setdefault(stage, StageStats())
             if self._running is not None or self._waiters:
-                st.dropped += 1
                 return None
             self._running = Running(stage, time.perf_counter(), None)
-            st.jobs += 1
             return _Slot(self)
 
     def _release(self) -> None:
@@ -172,11 +147,6 @@ class DeadlineGate:
             total += max(0.0, timings.expected_ms(running.stage) - elapsed_ms)
         return total + sum(timings.expected_ms(stage) for stage in ahead)
 
-    def stats(self) -> dict[str, StageStats]:
-        """A copy of the counters, by stage."""
-        with self._lock:
-            return {stage: StageStats(**vars(st)) for stage, st in self._stats.items()}
-
 
 class StageTimings:
     """The median of each stage's recent durations, in milliseconds; thread-safe.
@@ -197,15 +167,6 @@ class StageTimings:
         with self._lock:
             self._recent.setdefault(stage, deque(maxlen=self.window)).append(float(duration_ms))
 
-    @contextmanager
-    def timed(self, stage: str) -> Iterator[None]:
-        """Record how long the ``with`` block took (also when it raises: the time was spent)."""
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.record(stage, (time.perf_counter() - start) * 1000)
-
     def expected_ms(self, stage: str, default_ms: float | None = None) -> float:
         """The recent median; before any sample, ``default_ms`` or the constructor's default, else 0."""
         with self._lock:
@@ -215,7 +176,3 @@ class StageTimings:
         if default_ms is not None:
             return default_ms
         return self._defaults.get(stage, 0.0)
-
-    def samples(self, stage: str) -> int:
-        with self._lock:
-            return len(self._recent.get(stage, ()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -13,6 +14,7 @@ from voicebox.speaking.fillers import (
     FillerPolicy,
     first_audio_deadline,
     predict_first_audio,
+    predict_reply_first_audio,
 )
 
 NOW = 1000.0  # perf_counter seconds; any origin will do
@@ -96,6 +98,64 @@ def test_deadline_from_the_budget() -> None:
 def test_prediction_adds_the_queue_and_the_stages() -> None:
     assert predict_first_audio(NOW, 300, 500, 200) == pytest.approx(NOW + 1.0)
     assert predict_first_audio(NOW, -5, 0, 0) == NOW  # an overrun job leaves nothing to wait for
+
+
+def test_the_synthesis_queue_drains_while_the_model_writes() -> None:
+    # Text in 500 ms; synthesis 200 ms. A synthesis queue shorter than the text's wait costs
+    # nothing; a longer one decides when the chunk's synthesis starts.
+    assert predict_first_audio(NOW, 0, 500, 200, synth_queue_ms=300) == pytest.approx(NOW + 0.7)
+    assert predict_first_audio(NOW, 0, 500, 200, synth_queue_ms=900) == pytest.approx(NOW + 1.1)
+    assert predict_first_audio(NOW, 100, 500, 200, synth_queue_ms=900) == pytest.approx(NOW + 1.1)
+    assert predict_first_audio(NOW, 0, 500, 200, synth_queue_ms=-50) == pytest.approx(NOW + 0.7)
+
+
+def _queue_synth(gate: DeadlineGate, deadlines: list[float]) -> list[threading.Thread]:
+    """Other calls' synthesis jobs, queued behind the job this thread holds (each thread stays
+    blocked in the gate until that job ends, then runs an empty job)."""
+    def run(deadline: float) -> None:
+        with gate.job(deadline, "synth"):
+            pass
+
+    threads = [threading.Thread(target=run, args=(d,), daemon=True) for d in deadlines]
+    for t in threads:
+        t.start()
+    give_up = time.monotonic() + 30  # a bound for a broken gate, not a timing assertion
+    while gate.waiting() < len(deadlines):
+        assert time.monotonic() < give_up, "the jobs never queued"
+    return threads
+
+
+def test_a_busy_synthesizer_makes_a_reply_late_and_earns_a_filler() -> None:
+    # The reply's text is 300 ms away and synthesizing it takes 250 ms: on time for a 1200 ms
+    # budget, were the synthesizer free. Other calls' sentences are in the way.
+    gate = DeadlineGate("tts")
+    timings = StageTimings(defaults_ms={"first_sentence": 600.0, "synth": 250.0})
+    policy = FillerPolicy()
+    budget = BudgetConfig(first_audio_ms=1200)
+
+    with gate.job(0.0, "synth"):  # another call's sentence, synthesizing now
+        running = gate.running()
+        assert running is not None
+        now = running.started_at  # explicit times from here on: the gate's own clock values
+        decided_at = model_started = now - 0.3  # the model has written for 300 ms of its 600
+        deadline = first_audio_deadline(decided_at, budget)  # now + 900 ms
+
+        def decide():
+            predicted = predict_reply_first_audio(now, model_started, deadline, timings, gate)
+            return policy.decide(now, deadline, predicted, False)
+
+        # Only the running sentence (250 ms left): it is done before the text is.
+        d = decide()
+        assert d.reason == "on_time" and d.wait_ms == pytest.approx(550)
+        # Two more sentences due before this reply's first audio queue ahead of it, one due
+        # after it does not: 750 ms of synthesis first, then this reply's 250 ms.
+        threads = _queue_synth(gate, [deadline - 0.5, deadline - 0.1, deadline + 1.0])
+        d = decide()
+        assert d.play and d.reason == "late"
+        assert d.wait_ms == pytest.approx(1000) and d.slack_ms == pytest.approx(-100)
+    for t in threads:
+        t.join(30)
+    assert gate.running() is None and gate.waiting() == 0
 
 
 def test_a_busy_model_makes_a_reply_late_and_earns_a_filler() -> None:

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from voicebox.config import BudgetConfig
+
+if TYPE_CHECKING:
+    from voicebox.scheduling import DeadlineGate, StageTimings
 
 DEFAULT_PHRASES = ("One moment.", "Let me check that.")
 
@@ -37,11 +40,38 @@ def first_audio_deadline(decided_at: float, budget: BudgetConfig) -> float:
     return decided_at + budget.first_audio_ms / 1000
 
 
-def predict_first_audio(now: float, ahead_ms: float, first_token_ms: float, first_synth_ms: float) -> float:
-    """When the first audio should be ready: the work queued ahead of this reply (e.g.
-    ``DeadlineGate.backlog_ms``), then the expected time to the first chunk of text, then the
-    expected synthesis time of that chunk (e.g. ``StageTimings.expected_ms``)."""
-    return now + (max(0.0, ahead_ms) + max(0.0, first_token_ms) + max(0.0, first_synth_ms)) / 1000
+def predict_first_audio(
+    now: float, ahead_ms: float, first_token_ms: float, first_synth_ms: float, synth_queue_ms: float = 0.0,
+) -> float:
+    """When the first audio should be ready: the work queued ahead of this reply at the model
+    (e.g. ``DeadlineGate.backlog_ms``), then the expected time to the first chunk of text, then
+    the expected synthesis time of that chunk (e.g. ``StageTimings.expected_ms``).
+
+    ``synth_queue_ms``: the synthesis queued ahead of that chunk (the synthesis gate's backlog).
+    It drains while the model writes, so the chunk's synthesis starts when its text is ready or
+    when that queue is done, whichever is later; adding the two would count the same time twice
+    and play fillers nobody needs."""
+    text_ms = max(0.0, ahead_ms) + max(0.0, first_token_ms)
+    start_ms = max(text_ms, synth_queue_ms)
+    return now + (start_ms + max(0.0, first_synth_ms)) / 1000
+
+
+def predict_reply_first_audio(
+    now: float, model_started: float, deadline: float, timings: "StageTimings", synth_gate: "DeadlineGate",
+) -> float:
+    """``predict_first_audio`` for a model reply still being written, from the pipeline's stages.
+
+    ``model_started``: when the reply was handed to the model. Its queue at the model has no term
+    of its own: "first_sentence" is timed from that moment, so its median holds a typical wait
+    there. The synthesis queue is counted as it stands: the first chunk will queue with the
+    reply's first-audio ``deadline``, behind any job due sooner and whatever is synthesizing now
+    (another call's sentence, say); "synth" is timed inside the slot, so nothing counts twice.
+    """
+    spent_ms = (now - model_started) * 1000
+    left_ms = max(0.0, timings.expected_ms("first_sentence") - spent_ms)
+    return predict_first_audio(
+        now, 0.0, left_ms, timings.expected_ms("synth"), synth_queue_ms=synth_gate.backlog_ms(deadline, timings, now),
+    )
 
 
 class FillerPolicy:
