@@ -120,6 +120,8 @@ def test_check_of_a_single_agent_config_is_as_before(tmp_path, capsys):
     assert rc == EXIT_OK
     assert out.startswith("voicebox/agents/harbor_plumbing.toml:") and "==" not in out
     assert out.splitlines()[-1].endswith("warnings")
+    rc, _, err = check(capsys, "nope", "--config", str(cfg))  # the error is the one it always was
+    assert rc == 2 and err.startswith("voicebox: agent 'nope': no such file (built-in agents: ")
 
 
 # -- voicebox models --verify ----------------------------------------------------------------------------

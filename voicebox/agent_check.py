@@ -351,10 +351,12 @@ def run(args: argparse.Namespace) -> int:
     if args.agent and args.config is None:
         path = agent_file(args.agent)  # no config: only a file or a built-in name can be meant
     elif args.agent:
+        cfg = load_config(args.config)
         try:
-            path = agent_file(choose_agent(load_config(args.config), args.agent, "check"))
-        except ConfigError as e:
+            spec = choose_agent(cfg, args.agent, "check")  # a dialled user, if [agents] lists it
+        except ConfigError as e:  # only with [agents]: say which config's users were meant
             raise ConfigError(f"{args.config}: {e}") from None
+        path = agent_file(spec)  # without [agents], the same error as before
     else:
         cfg = load_config(args.config)
         if cfg.agents is not None:
