@@ -142,6 +142,49 @@ def test_a_model_question_is_answered_by_the_real_small_model(tmp_path):
         assert "small: " in note, note  # the reason names the small model's failed check
 
 
+
+# -- several agents ([agents]): the argument may be a dialled user ------------------------------------
+SEVERAL = '[agents]\ndental = "riverside_dental"\nPlumbing = "harbor_plumbing"\n'
+PLUMBING_GREETING = "agent: Hello, you're through to Harbor Plumbing. How can I help?"
+DENTAL_GREETING = "agent: Hello, thanks for calling Riverside Dental. How can I help you today?"
+
+
+def test_a_dialled_user_picks_the_agent_a_call_to_it_would_reach(tmp_path):
+    config = tmp_path / "voicebox.toml"
+    config.write_text(SEVERAL)
+    run = chat(tmp_path, ["what are your hours"], "plumbing", "--config", str(config), "--no-model")
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.splitlines()
+    assert out[0] == PLUMBING_GREETING
+    assert "Monday to Friday, 7 am to 5 pm" in after(out, "caller: what are your hours")[0]
+
+
+def test_without_an_argument_the_default_users_agent_answers(tmp_path):
+    config = tmp_path / "voicebox.toml"
+    config.write_text(SEVERAL + 'default = "plumbing"\n')
+    run = chat(tmp_path, [], "--config", str(config), "--no-model")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == PLUMBING_GREETING
+    # A built-in agent's name still works when it is not a dialled user.
+    run = chat(tmp_path, [], "riverside_dental", "--config", str(config), "--no-model")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == DENTAL_GREETING
+
+
+def test_several_agents_and_no_default_is_a_clear_error(tmp_path):
+    config = tmp_path / "voicebox.toml"
+    config.write_text(SEVERAL)
+    run = chat(tmp_path, ["hello"], "--config", str(config), "--no-model")
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert run.stderr.startswith(f"voicebox: {config}: [agents] names 2 agents and no default"), run.stderr
+    assert "'voicebox chat dental'" in run.stderr and "(dialled users: dental, Plumbing)" in run.stderr
+    assert "Traceback" not in run.stderr
+    run = chat(tmp_path, ["hello"], "plumber", "--config", str(config), "--no-model")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "agent 'plumber': no such file" in run.stderr and "dialled user in [agents] (dental, Plumbing)" in run.stderr
+
+
 # -- in-process: what a subprocess cannot easily provoke ------------------------------------------
 @pytest.fixture(scope="module")
 def dental() -> AgentConfig:

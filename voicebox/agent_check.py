@@ -24,6 +24,8 @@ from typing import Literal
 from pydantic import ValidationError
 
 from voicebox.agent import AgentConfig, agent_file
+from voicebox.agent_directory import NamedAgent, choose_agent, named_agents
+from voicebox.config import ConfigError, load_config
 from voicebox.thinking.intent_router import IntentRouter, normalize
 from voicebox.toml_lines import key_lines, line_of
 
@@ -345,15 +347,49 @@ def _group(results: list[Routed]) -> dict[tuple[str, str], list[Routed]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The ``voicebox check`` command."""
-    if args.agent:
-        path = agent_file(args.agent)
+    """The ``voicebox check`` command: the named agent, else every agent the config names."""
+    if args.agent and args.config is None:
+        path = agent_file(args.agent)  # no config: only a file or a built-in name can be meant
+    elif args.agent:
+        cfg = load_config(args.config)
+        try:
+            spec = choose_agent(cfg, args.agent, "check")  # a dialled user, if [agents] lists it
+        except ConfigError as e:  # only with [agents]: say which config's users were meant
+            raise ConfigError(f"{args.config}: {e}") from None
+        path = agent_file(spec)  # without [agents], the same error as before
     else:
-        from voicebox.config import load_config
-
-        path = agent_file(load_config(args.config).agent)
-    if path.is_absolute() and path.is_relative_to(Path.cwd()):
-        path = path.relative_to(Path.cwd())  # as an editor's "file:line" wants it
-    report = check_agent(path, folds=args.folds, cross_validate_router=not args.no_router)
+        cfg = load_config(args.config)
+        if cfg.agents is not None:
+            return _check_all(named_agents(cfg), args)
+        path = agent_file(cfg.agent)
+    report = check_agent(_for_editor(path), folds=args.folds, cross_validate_router=not args.no_router)
     print(format_report(report))
     return report.exit_status(args.strict)
+
+
+def _check_all(agents: list[NamedAgent], args: argparse.Namespace) -> int:
+    """Every agent of ``[agents]``, each report headed by who dials it; the worst exit status."""
+    status = EXIT_OK
+    failed: list[str] = []
+    for n, named in enumerate(agents):
+        try:
+            path = _for_editor(agent_file(named.spec))
+        except ConfigError as e:  # a missing file is this agent's error; the others are still checked
+            path, report = Path(named.spec), Report(Path(named.spec), findings=[Finding("error", None, str(e))])
+        else:
+            report = check_agent(path, folds=args.folds, cross_validate_router=not args.no_router)
+        print(("\n" if n else "") + f"== {named.label()}: {path} ==")
+        print(format_report(report))
+        status = max(status, report.exit_status(args.strict))
+        if report.errors:
+            failed.append(named.label())
+    print(f"\n{len(agents)} agent{'s' * (len(agents) != 1)} checked"
+          + (f"; errors in: {'; '.join(failed)}" if failed else ", no errors"))
+    return status
+
+
+def _for_editor(path: Path) -> Path:
+    """Relative to the working directory when under it, as an editor's "file:line" wants it."""
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        return path.relative_to(Path.cwd())
+    return path

@@ -65,3 +65,66 @@ def load_directory(cfg: Config) -> AgentDirectory:
         routes[user] = by_file[path]
     fallback = routes[cfg.agents.default.lower()] if cfg.agents.default else None
     return AgentDirectory(agents, routes, fallback)
+
+
+# -- the commands that look at agents without serving them: check, chat, models --verify ----------
+@dataclass(frozen=True)
+class NamedAgent:
+    """An agent file the configuration names, and the dialled users that reach it."""
+
+    spec: str  # as the config writes it: a built-in name or a path
+    users: tuple[str, ...]  # dialled users as written in [agents]; empty: ``agent``, every user
+
+    def label(self) -> str:
+        """Who reaches it, for headings and messages: ``dental, teeth`` (or ``agent`` without [agents])."""
+        return ", ".join(self.users) if self.users else "agent"
+
+
+def named_agents(cfg: Config) -> list[NamedAgent]:
+    """Every agent the configuration names, once per file, in the order the config lists them.
+
+    Nothing is loaded: ``voicebox check`` reports a broken (or missing) file among the others
+    instead of stopping at it, as ``load_directory`` must for ``serve``.
+    """
+    if cfg.agents is None:
+        return [NamedAgent(cfg.agent, ())]
+    by_key: dict[str, tuple[str, list[str]]] = {}  # file (or, for a missing one, spec) -> spec, users
+    for user, spec in cfg.agents.users().items():
+        try:
+            key = str(agent_file(spec).resolve())  # two users, one file written two ways: one agent
+        except ConfigError:
+            key = spec  # reported by whoever loads it, with the user's name
+        by_key.setdefault(key, (spec, []))[1].append(user)
+    return [NamedAgent(spec, tuple(users)) for spec, users in by_key.values()]
+
+
+def choose_agent(cfg: Config, name: str | None, command: str = "chat") -> str:
+    """The agent (built-in name or path) that ``voicebox <command> [name]`` means.
+
+    ``name`` may be a dialled user from ``[agents]`` (matched ignoring case, as on a call), a
+    built-in agent name or a path; a user wins, since the config is what the integrator wrote.
+    Without ``name``: the single agent, ``[agents]``'s default, or the only agent listed; with
+    several and no default, ConfigError listing the users to choose from.
+    """
+    if name:
+        if cfg.agents is not None:
+            spec = cfg.agents.routes().get(name.lower())
+            if spec is not None:
+                return spec
+            try:
+                agent_file(name)
+            except ConfigError as e:
+                users = ", ".join(cfg.agents.users())
+                raise ConfigError(f"{e}; nor is it a dialled user in [agents] ({users})") from None
+        return name
+    if cfg.agents is None:
+        return cfg.agent
+    if cfg.agents.default:
+        return cfg.agents.routes()[cfg.agents.default.lower()]
+    named = named_agents(cfg)
+    if len(named) == 1:
+        return named[0].spec
+    users = ", ".join(cfg.agents.users())
+    first = next(iter(cfg.agents.users()))
+    raise ConfigError(f"[agents] names {len(named)} agents and no default: say which, e.g. "
+                      f"'voicebox {command} {first}' (dialled users: {users})")

@@ -216,14 +216,19 @@ def converse(session: ChatSession, lines: Iterable[str]) -> int:
 def run(args: argparse.Namespace) -> int:
     """The ``voicebox chat`` command."""
     from voicebox.agent import agent_file, load_agent
-    from voicebox.config import load_config
+    from voicebox.agent_directory import choose_agent
+    from voicebox.config import ConfigError, load_config
     from voicebox.logs import setup_logging
 
     overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
     cfg = load_config(args.config, overrides)
     # Warnings only, on stderr: the transcript on stdout stays clean enough to diff in tests.
     setup_logging("WARNING")
-    agent_name = args.agent or cfg.agent
+    try:
+        # A dialled user from [agents] reaches the agent a call to that user would reach.
+        agent_name = choose_agent(cfg, args.agent, "chat")
+    except ConfigError as e:
+        raise ConfigError(f"{args.config}: {e}" if args.config is not None else str(e)) from None
     agent = load_agent(agent_name)
     router = IntentRouter.for_agent(agent)  # as engines.load_engines builds it
     small, large = (None, None) if args.no_model else _load_models(agent, cfg)

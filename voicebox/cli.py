@@ -149,13 +149,19 @@ def _models(args: argparse.Namespace) -> int:
 
 def _check_generation(args: argparse.Namespace) -> int:
     """Each configured GGUF generates a few tokens in a child process; failures, one line each."""
+    from voicebox.model_store import ModelError
     from voicebox.thinking.llm_check import check_generation, configured_ggufs
     from voicebox.thinking.llm_worker import ModelStartFailed
 
     overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
     cfg = load_config(args.config, overrides)
     failed = 0
-    for name, gguf in configured_ggufs(cfg):
+    try:
+        ggufs = configured_ggufs(cfg)
+    except ModelError as e:  # a tier an agent names that is not here: one line, not a traceback
+        print(f"voicebox: {e}", file=sys.stderr)
+        return 1
+    for name, gguf in ggufs:
         try:
             print(f"  {check_generation(gguf, cfg, name).line()}")
         except ModelStartFailed as e:
@@ -240,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(fn=_serve)
     m = sub.add_parser("models", help="list, verify and assemble the default models")
     m.add_argument("--verify", action="store_true",
-                   help="check every file's size and sha256, and that each configured GGUF generates here")
+                   help="check every file's size and sha256, and that each configured GGUF (the small model, "
+                   "every configured agent's bigger tier) generates here")
     m.add_argument("--assemble", action="store_true", help="join split models into the data dir")
     m.add_argument("--config", type=Path, help="TOML config whose models and llama.cpp settings --verify checks")
     m.add_argument("--data-dir")
@@ -282,16 +289,18 @@ def main(argv: list[str] | None = None) -> int:
     b.set_defaults(fn=_bench)
     t = sub.add_parser("chat", help="talk to an agent in the terminal (the call's brain, no phone); "
                        "reads caller lines from stdin")
-    t.add_argument("agent", nargs="?", help="agent TOML or built-in name (default: the config's agent)")
+    t.add_argument("agent", nargs="?", help="a dialled user from the config's [agents], a built-in agent name or an "
+                   "agent TOML (default: the config's agent, or [agents]' default)")
     t.add_argument("--config", type=Path, help="TOML config (models, data dir)")
     t.add_argument("--data-dir", type=Path)
     t.add_argument("--no-model", action="store_true", help="skip the language models: their turns get the "
                    "no-information line, as on a call without them")
     t.add_argument("--quiet", action="store_true", help="hide which tier answered and the intent of each reply")
     t.set_defaults(fn=_chat)
-    k = sub.add_parser("check", help="validate an agent file and report what will go wrong on calls "
-                       "(exit 0: no errors, 1: warnings with --strict, 2: errors)")
-    k.add_argument("agent", nargs="?", help="agent TOML or built-in name (default: the config's agent)")
+    k = sub.add_parser("check", help="validate agent files and report what will go wrong on calls "
+                       "(exit 0: no errors, 1: warnings with --strict, 2: errors, in any agent)")
+    k.add_argument("agent", nargs="?", help="a dialled user from the config's [agents], a built-in agent name or an "
+                   "agent TOML (default: every agent the config names)")
     k.add_argument("--config", type=Path, help="TOML config naming the agent")
     k.add_argument("--strict", action="store_true", help="exit 1 when there are warnings")
     k.add_argument("--folds", type=int, default=5, help="cross-validation folds over each intent's examples")

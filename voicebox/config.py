@@ -423,6 +423,10 @@ class AgentsConfig(_Strict):
         """Dialled user (lower case) -> agent name or path."""
         return {user.lower(): agent for user, agent in (self.__pydantic_extra__ or {}).items()}
 
+    def users(self) -> dict[str, str]:
+        """Dialled user, as the config writes it -> agent name or path (for messages and headings)."""
+        return dict(self.__pydantic_extra__ or {})
+
 
 class Config(_Strict):
     agent: str = Field(

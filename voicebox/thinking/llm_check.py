@@ -57,12 +57,31 @@ def check_generation(gguf: Path, cfg: Config, name: str = "small", tokens: int =
 
 
 def configured_ggufs(cfg: Config) -> list[tuple[str, Path]]:
-    """The GGUF files the configured agent would load: the small model, and a local large tier."""
+    """The GGUF files ``serve`` would load: the small model, and every configured agent's local large tier.
+
+    Each file once, however many agents share it. With ``[agents]`` a large tier is named by the
+    dialled users whose agent asks for it (``large (plumbing)``), so a failure says whose it is;
+    ConfigError (a broken agent file) and ModelError (a tier that is not there) name them too.
+    """
     from voicebox.agent import load_agent
-    from voicebox.model_store import resolve
+    from voicebox.agent_directory import named_agents
+    from voicebox.config import ConfigError
+    from voicebox.model_store import ModelError, resolve
 
     found = [("small", resolve(cfg.models.llm, "llm", cfg.data_dir))]
-    large = load_agent(cfg.agent).tiers.large
-    if large and not large.startswith(("http://", "https://")):
-        found.append(("large", resolve(large, "llm", cfg.data_dir)))
+    large: dict[Path, list[str]] = {}  # GGUF -> the users whose agents use it, in config order
+    for named in named_agents(cfg):
+        try:
+            tier = load_agent(named.spec).tiers.large
+        except ConfigError as e:
+            raise ConfigError(f"[agents] {named.label()}: {e}" if named.users else str(e)) from None
+        if not tier or tier.startswith(("http://", "https://")):
+            continue  # a remote tier runs elsewhere: nothing to prove on this CPU
+        try:
+            gguf = resolve(tier, "llm", cfg.data_dir)
+        except ModelError as e:
+            raise ModelError(f"large tier of {named.label()} ({named.spec}): {e}" if named.users else str(e)) from None
+        large.setdefault(gguf.resolve(), []).extend(named.users)
+    for gguf, users in large.items():
+        found.append((f"large ({', '.join(users)})" if cfg.agents is not None else "large", gguf))
     return found
