@@ -245,3 +245,21 @@ def test_the_prompt_puts_the_words_whisper_misses_first():
         proper = [words.index(w) for w in words if any(c.isupper() for c in w) and w != agent.name]
         others = [words.index(also) for c in agent.choices() for also in c.also if also not in choices]
         assert not proper or not others or max(proper) < min(others)
+
+
+def test_mumble_made_plausible_by_the_prompt_is_checked_without_it(stt, dental):
+    """The corpus mumble: with the dental words whisper is just sure enough of "MMMB, I'm off on
+    the whistle" (-0.70); decoded again without them it is the loop it always was, so the caller
+    is asked again instead of being answered on a guess."""
+    mumble = read("garbage_mumble_0.wav")
+    prompt = stt.prompt_for(dental)
+    full = stt.transcribe(mumble, 16000, "full", prompt=prompt)
+    assert full.reliable and full.avg_logprob < -0.6, full  # what the prompt alone would act on
+    final = stt.transcribe(mumble, 16000, "auto", prompt=prompt)
+    assert not final.reliable and "+plain:" in final.context, final
+
+
+def test_a_clear_turn_that_needs_the_full_window_keeps_its_prompted_words(stt, dental):
+    line = round_trip(read("self_correction_0.wav"), "PCMU")
+    final = stt.transcribe(line, 16000, "auto", prompt=stt.prompt_for(dental))
+    assert final.reliable and "+plain" not in final.context and "check-up" in final.text.lower(), final

@@ -60,6 +60,11 @@ class Transcript:
         return reliability(self) == "reliable"
 
 
+# Below this a reliable transcript decoded with the business's words is checked without them
+# (``Transcriber._doubt_the_prompt``); real turns that needed the full window score -0.1 to -0.5.
+PROMPT_DOUBT_LOGPROB = -0.6
+
+
 def reliability(tr: Transcript) -> str:
     """``reliable`` or why not: the gate between what whisper heard and what the agent acts on."""
     if not tr.text:
@@ -243,9 +248,27 @@ class Transcriber:
         if why == "reliable" or not fitted.text:
             return fitted
         full = self._decode(samples, rate_hz, "full", beam, prompt)
-        return replace(
+        full = replace(
             full, speech_share=speech_share, decode_ms=fitted.decode_ms + full.decode_ms, context=f"fit+full:{why}",
         )
+        return self._doubt_the_prompt(full, prompt, samples, rate_hz, speech_share)
+
+    def _doubt_the_prompt(
+        self, tr: Transcript, prompt: DecodePrompt, samples: np.ndarray, rate_hz: int, speech_share: float,
+    ) -> Transcript:
+        """The business's words in the prompt make whisper surer of itself on mumble too: the
+        corpus mumble decodes as "MMMB, I'm off on the whistle" at -0.70 with the prompt and a
+        -0.81 loop without. A transcript that needed the full window and is only just reliable
+        (``PROMPT_DOUBT_LOGPROB``) is decoded again without the prompt; if that one is not
+        reliable either, whisper was guessing, and the caller is asked again rather than
+        answered on a guess. Clear speech never gets here: its fitted decode is reliable."""
+        if prompt.text == self.plain.text or tr.avg_logprob >= PROMPT_DOUBT_LOGPROB or reliability(tr) != "reliable":
+            return tr
+        plain = replace(self._decode(samples, rate_hz, "full", self.final_beam, self.plain), speech_share=speech_share)
+        why = reliability(plain)
+        if why == "reliable":
+            return replace(tr, decode_ms=tr.decode_ms + plain.decode_ms)
+        return replace(plain, decode_ms=tr.decode_ms + plain.decode_ms, context=f"{tr.context}+plain:{why}")
 
     def try_transcribe(
         self, samples: np.ndarray, rate_hz: int, prompt: DecodePrompt | None = None,
