@@ -423,3 +423,30 @@ def test_form_schema_errors_name_what_is_wrong(tmp_path, change, error):
     path.write_text(change(LEGACY))
     with pytest.raises(ConfigError, match=error.replace("[", r"\[").replace("(", r"\(").replace(")", r"\)")):
         load_agent(str(path))
+
+
+# -- an hour said without am or pm ----------------------------------------------------------------
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def test_an_hour_without_am_or_pm_is_taken_when_the_business_is_open():
+    """A restaurant open 12-23 on Fridays hears "at eight" as 8 pm; a clinic open from 8, as 8 am;
+    "at 5" to the restaurant stays 5 pm, the front-desk guess, which is open too."""
+    restaurant = load_agent("saffron_table")
+    router = IntentRouter.for_agent(restaurant)
+    monday = dt.datetime(2026, 12, 7, 10, 0, tzinfo=NEW_YORK)
+    call = Call(restaurant, router, monday, MemorySink())
+    call.say("I'd like to reserve a table for dinner on Friday at eight")
+    assert call.values["when"] == dt.datetime(2026, 12, 11, 20, 0, tzinfo=NEW_YORK)
+    call = Call(restaurant, router, monday, MemorySink())
+    call.say("I'd like to reserve a table for dinner on Friday at 5")
+    assert call.values["when"] == dt.datetime(2026, 12, 11, 17, 0, tzinfo=NEW_YORK)
+
+
+def test_an_hour_with_am_said_is_never_moved(dental, dental_router):
+    call = dental_call(dental, dental_router, local(2025, 3, 3, 10, 0))  # a Monday
+    call.say(f"{BOOK} on Friday at eight")
+    assert call.values["when"] == local(2025, 3, 7, 8, 0)  # open from 8: the morning
+    call = dental_call(dental, dental_router, local(2025, 3, 3, 10, 0))
+    d = call.say(f"{BOOK} on Friday at 8 pm")
+    assert "when" not in call.values and "8 pm" in d.text  # closed then: said so, not moved to 8 am

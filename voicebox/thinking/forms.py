@@ -282,6 +282,8 @@ class FormSession:
                 problem = self.hours.slot_problem(*self._slot(f, day, lo), self._lead(f)) if self.hours else None
                 self._offer(f, want, turn, problem)
                 return
+        if moment.either_half and t == moment.time:
+            t = self._open_half(f, day, t)
         start, end = self._slot(f, day, t)
         problem = self.hours.slot_problem(start, end, self._lead(f)) if self.hours is not None else None
         if problem is None and not self._free(f)(start, end):
@@ -293,6 +295,17 @@ class FormSession:
         self._set(f, start, turn)
         if self.stage == "offering":
             self.stage = "asking"
+
+    def _open_half(self, f: FormField, day: dt.date, t: dt.time) -> dt.time:
+        """"Friday at eight" to a restaurant open 12-23 is 8 pm; to a clinic open 8-17, 8 am.
+        The hour said without am or pm is taken in whichever half of the day the business is
+        open then; when both or neither are, the front-desk guess (``parse_moment``) stands."""
+        if self.hours is None:
+            return t
+        other = t.replace(hour=(t.hour + 12) % 24)
+        if not self.hours.fits(*self._slot(f, day, t)) and self.hours.fits(*self._slot(f, day, other)):
+            return other
+        return t
 
     def _combine(self, day: dt.date, t: dt.time) -> dt.datetime:
         zone = self.hours.hours.zone if self.hours is not None else dt.timezone.utc

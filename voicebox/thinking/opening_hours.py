@@ -160,6 +160,9 @@ class Moment:
     day: dt.date | None = None
     time: dt.time | None = None
     part: str | None = None
+    # The time was an hour on a 12-hour dial with nothing saying which half ("at eight", "8:30"):
+    # ``time`` is the front-desk guess, and the business's hours may know better.
+    either_half: bool = False
 
 
 def parse_moment(text: str, now: dt.datetime, language: str = "en") -> Moment | None:
@@ -177,6 +180,7 @@ def parse_moment(text: str, now: dt.datetime, language: str = "en") -> Moment | 
     parts = _PART_OF_DAY.findall(low)
     part = parts[-1] if parts else None
     time = None
+    either_half = False
     clocks = list(_CLOCK_TIME.finditer(low))
     if clocks:
         m = clocks[-1]
@@ -193,6 +197,8 @@ def parse_moment(text: str, now: dt.datetime, language: str = "en") -> Moment | 
                 elif suffix not in ("am", "pm") and hour < 12 and (
                         evening or part in ("evening", "tonight", "afternoon") or 1 <= hour <= 7):
                     hour += 12  # a bare hour, as a caller means it at a front desk: "at 5" is 5 pm
+                said = int(m.group(1) or m.group(4))
+                either_half = suffix not in ("am", "pm") and 1 <= said <= 12 and part is None and not evening
                 time = dt.time(hour, minute)
     day = None
     settings = {"RELATIVE_BASE": now.replace(tzinfo=None), "PREFER_DATES_FROM": "future",
@@ -214,7 +220,7 @@ def parse_moment(text: str, now: dt.datetime, language: str = "en") -> Moment | 
                     day = _same_day(day, months=1)
     if day is None and time is None and part is None:
         return None
-    return Moment(day, time, part)
+    return Moment(day, time, part, either_half and time is not None)
 
 
 def _same_day(day: dt.date, years: int = 0, months: int = 0) -> dt.date:
