@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -25,6 +26,7 @@ class Receiver:
         self.answer: Callable[[str], int] = lambda key: 200
         self.on_request: Callable[[str], None] = lambda key: None
         self.arrivals: list[str] = []  # every request's key, in arrival order
+        self.arrived_at: list[float] = []  # and when each came in (time.time(), for delivery delays)
         self.acted: dict[str, dict] = {}  # key → body, the first time it was answered 2xx
         self.order: list[str] = []  # keys in the order they were acted on
         self.bad_signatures = 0
@@ -68,6 +70,7 @@ class Receiver:
                 good = hmac.compare_digest(expected, self.headers.get("X-Voicebox-Signature", ""))
                 with rx._lock:
                     rx.arrivals.append(key)
+                    rx.arrived_at.append(time.time())
                     rx.headers.append(dict(self.headers))
                     rx.bodies.append(body)
                     if not good:
