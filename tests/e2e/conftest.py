@@ -224,3 +224,22 @@ def transcribe():
         return " ".join(s.text.strip() for s in segments).lower()
 
     return run
+
+
+@pytest.fixture(scope="session")
+def say(tmp_path_factory):
+    """Caller turns the corpus lacks, spoken by the project's own Piper voice: say(text) -> a WAV."""
+    from voicebox.audio.wavio import write_wav
+    from voicebox.model_store import resolve
+    from voicebox.speaking.synthesizer import Synthesizer
+
+    tts = Synthesizer(resolve("piper-joe-medium", "tts", ROOT / "data"), 16000)
+    out = tmp_path_factory.mktemp("said")
+
+    def make(text: str) -> Path:
+        path = out / (re.sub(r"\W+", "_", text.lower()).strip("_") + ".wav")
+        if not path.exists():
+            write_wav(path, tts.synthesize(text), 16000)
+        return path
+
+    return make

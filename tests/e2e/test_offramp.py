@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import CORPUS, ROOT, call
-from voicebox.audio.wavio import write_wav
+from tests.e2e.conftest import CORPUS, call
 
 pytestmark = pytest.mark.e2e
 WAV = CORPUS / "wav"
-
-
-@pytest.fixture(scope="module")
-def say(tmp_path_factory):
-    """Caller turns the corpus lacks, spoken by the project's own Piper voice."""
-    from voicebox.model_store import resolve
-    from voicebox.speaking.synthesizer import Synthesizer
-
-    tts = Synthesizer(resolve("piper-joe-medium", "tts", ROOT / "data"), 16000)
-    out = tmp_path_factory.mktemp("said")
-
-    def make(text: str) -> Path:
-        path = out / (re.sub(r"\W+", "_", text.lower()).strip("_") + ".wav")
-        write_wav(path, tts.synthesize(text), 16000)
-        return path
-
-    return make
 
 
 def test_question_outside_the_facts_gets_no_invented_answer(agent_server, tmp_path, transcribe, say):

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import caldav
@@ -19,7 +17,6 @@ from aiosmtpd.controller import Controller
 from tests.e2e.conftest import ROOT, call, call_events, start_server, stop_server
 from tests.outcomes.receiver import Receiver
 from tests.outcomes.servers import Inbox, radicale
-from voicebox.audio.wavio import write_wav
 from voicebox.telephony.probe import free_port
 
 pytestmark = pytest.mark.e2e
@@ -73,22 +70,6 @@ password = {{ value = "{PASSWORD}" }}
         finally:
             stop_server(server)
             smtp.stop()
-
-
-@pytest.fixture(scope="module")
-def say(tmp_path_factory):
-    from voicebox.model_store import resolve
-    from voicebox.speaking.synthesizer import Synthesizer
-
-    tts = Synthesizer(resolve("piper-joe-medium", "tts", ROOT / "data"), 16000)
-    out = tmp_path_factory.mktemp("said")
-
-    def make(text: str) -> Path:
-        path = out / (re.sub(r"\W+", "_", text.lower()).strip("_") + ".wav")
-        write_wav(path, tts.synthesize(text), 16000)
-        return path
-
-    return make
 
 
 def test_a_voiced_booking_reaches_webhook_calendar_and_mail_once(business, say, tmp_path, transcribe):

@@ -76,7 +76,8 @@ def _context(call: dict) -> str:
 
 def _heard_summary(transcribe, call: dict) -> None:
     heard = transcribe(call["recording"])
-    assert "connecting you" in heard and "asked for a person" in heard, heard
+    # The ear (tiny.en on Piper through G.711) has heard "asked" as "ask": the reason is there either way.
+    assert "connecting you" in heard and re.search(r"\bask(ed)? for a person", heard), heard
 
 
 def test_warm_transfer_announces_then_replaces(warm_server, tmp_path, transcribe):
