@@ -76,7 +76,7 @@ class NamedAgent:
     users: tuple[str, ...]  # dialled users as written in [agents]; empty: ``agent``, every user
 
     def label(self) -> str:
-        """Who reaches it, for headings and messages: ``dental, teeth`` (or ``agent`` without [agents])."""
+        """Who reaches it, for headings and messages: ``sales, orders`` (or ``agent`` without [agents])."""
         return ", ".join(self.users) if self.users else "agent"
 
 

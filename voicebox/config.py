@@ -383,8 +383,8 @@ class TestingConfig(_Strict):
     )
 
 
-# A dialled user is matched case-insensitively (an operator writes "dental", a PBX may send
-# "Dental"); what a SIP user part may hold that a config key would want: letters, digits, + . _ ~ -.
+# A dialled user is matched case-insensitively (an operator writes "sales", a PBX may send
+# "Sales"); what a SIP user part may hold that a config key would want: letters, digits, + . _ ~ -.
 _DIALLED_USER = re.compile(r"^[A-Za-z0-9+][A-Za-z0-9._~+-]*$")
 
 
@@ -392,7 +392,7 @@ class AgentsConfig(_Strict):
     """``[agents]``: which agent answers each dialled user (the INVITE's Request-URI user part).
 
     Every other key is a dialled user and its value an agent (built-in name or path), e.g.
-    ``dental = "riverside_dental"``. ``default`` is the user whose agent answers users not listed;
+    ``sales = "/etc/voicebox/sales.toml"``. ``default`` is the user whose agent answers users not listed;
     without it they get 404 Not Found.
     """
 
@@ -428,9 +428,15 @@ class AgentsConfig(_Strict):
         return dict(self.__pydantic_extra__ or {})
 
 
+def default_agent() -> str:
+    """The built-in agent that answers when the config names none (``make serve``). It is named
+    by the data file ``voicebox/agents/DEFAULT``, beside the agents, so no business is in the code."""
+    return (Path(__file__).parent / "agents" / "DEFAULT").read_text(encoding="utf-8").strip()
+
+
 class Config(_Strict):
     agent: str = Field(
-        "riverside_dental",
+        default_factory=default_agent,
         description="Built-in agent name or path to an agent TOML; answers every dialled user (unless [agents]).",
     )
     agents: AgentsConfig | None = Field(

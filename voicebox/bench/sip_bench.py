@@ -25,7 +25,7 @@ from voicebox.telemetry.processes import tree_usage
 from voicebox.bench.recording_v2v import recording_v2v_ms
 from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
 from voicebox.bench.scenarios import Scenario
-from voicebox.config import ConfigError
+from voicebox.config import ConfigError, default_agent
 from voicebox.telephony.probe import free_port, sip_options
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ class Server:
         self.work = work
         self.port = free_port(HOST)
         self.frontdesk_port = free_port(HOST)
-        agent = agent_file(agent or "riverside_dental").read_text()
+        agent = agent_file(agent or default_agent()).read_text()
         agent = re.sub(r'transfer_uri = "[^"]*"', f'transfer_uri = "sip:frontdesk@{HOST}:{self.frontdesk_port}"', agent)
         (work / "agent.toml").write_text(agent)
         (work / "voicebox.toml").write_text(

@@ -39,7 +39,7 @@ def vocabulary_text(words: Sequence[str], encode: Callable[[str], list[int]], ma
 
     Duplicates up to case, spaces and hyphens go (the capitalised spelling is kept: whisper copies
     the casing it is shown), and so does a word that starts a word of a longer phrase in the list
-    ("delta" in "Delta Dental", "clean" in "cleaning"): the longer form primes it too.
+    ("north" in "North Street", "clean" in "cleaning"): the longer form primes it too.
     """
     cap = MAX_PROMPT_TOKENS if max_tokens is None else max_tokens
     distinct = _distinct(words)

@@ -26,7 +26,7 @@ class OutcomeDraft:
     """
 
     kind: OutcomeKind
-    agent: str  # the agent's id (its file stem, e.g. "riverside_dental")
+    agent: str  # the agent's id (its file stem)
     session_id: str
     fields: dict[str, str]
     summary: str  # one sentence a person at the business reads first

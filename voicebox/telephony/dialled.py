@@ -1,4 +1,4 @@
-"""Who a caller dialled: the user part of an INVITE's Request-URI (``sip:dental@host`` → ``dental``).
+"""Who a caller dialled: the user part of an INVITE's Request-URI (``sip:sales@host`` → ``sales``).
 
 The Request-URI, not the To header, says where a request is going: a proxy or PBX rewrites it
 to the address it routes to and leaves To as the caller wrote it (RFC 3261 8.1.1.1, 16.5).
