@@ -8,6 +8,7 @@ no TCP client was answered again until they went away. Raw sockets from other lo
 from __future__ import annotations
 
 import socket
+import threading
 import time
 import uuid
 
@@ -91,3 +92,36 @@ def test_many_idle_sources_cannot_lock_out_a_tcp_peer(flood_server):
             s.close()
     assert flood_server.proc.poll() is None
     assert "TCP/TLS connections past the budget are closed" in flood_server.log_text()
+
+
+def test_connections_opened_and_dropped_fast_do_not_abort_the_server(flood_server):
+    # pjlib keeps a closed connection's ioqueue key for 500 ms before it can be used again. Before
+    # the SIP ioqueue was watched (ioqueue_slots.py), a few dozen connections accepted and dropped
+    # inside that time emptied its free list and the next accept aborted the process (a clean-clone
+    # CI run hit it in the test above). 20 sources x 15 connections, each dropped at once.
+    assert "SIP ioqueue watched: 64 keys" in flood_server.log_text()
+
+    def churn(source: str) -> None:
+        for _ in range(15):
+            try:
+                _connect(flood_server.port, source).close()
+            except OSError:
+                pass  # refused or reset while the door is held: what a flood should get
+
+    threads = [threading.Thread(target=churn, args=(f"127.0.1.{1 + i}",)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert flood_server.proc.poll() is None, flood_server.log_text()[-2000:]
+    assert "SIP ioqueue down to 6 free keys" in flood_server.log_text()
+    deadline = time.monotonic() + 5  # keys are back 0.5 s after their connections closed
+    while True:
+        try:
+            if _tcp_options(flood_server.port).startswith(b"SIP/2.0 200 "):
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, "no TCP client served after the churn"
+        time.sleep(0.2)
+    assert sip_options(flood_server.port, 2.0) == "SIP/2.0 200 OK"

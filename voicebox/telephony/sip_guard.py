@@ -48,6 +48,7 @@ from typing import Callable
 import pjsua2
 
 from voicebox.telephony import rx_data, sip_lint, sip_unparsed
+from voicebox.telephony.ioqueue_slots import IoqueueSlots
 from voicebox.telephony.rx_data import GuardUnavailable, PjStr
 from voicebox.telephony.admission import QUIET_S, Admission
 from voicebox.telephony.digest import DigestAuth
@@ -80,6 +81,7 @@ class DroppedData(Structure):  # pjsip_tp_dropped_data
 _DROPPED = ctypes.CFUNCTYPE(None, POINTER(DroppedData))
 _TP_STATE = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_void_p)  # pjsip_tp_state_callback
 PJSIP_TP_STATE_CONNECTED = 0
+PJSIP_TP_STATE_DESTROY = 3  # the transport's socket leaves the ioqueue right after this callback
 PJSIP_TP_DIR_INCOMING = 2
 # Inside pjsip_transport (pjsip/sip_transport.h, x86-64, the pinned wheel): obj_name is its first
 # member; remote_name is a pjsip_host_port (pj_str_t host, int port); dir follows it.
@@ -119,6 +121,8 @@ def _lib() -> ctypes.CDLL:
     lib.pjsip_tpmgr_set_state_cb.argtypes = [c_void_p, c_void_p]
     lib.pjsip_transport_shutdown2.argtypes = [c_void_p, c_int]
     lib.pjsip_endpt_get_tpmgr.argtypes = [c_void_p]
+    lib.pjsip_endpt_get_ioqueue.restype = c_void_p
+    lib.pjsip_endpt_get_ioqueue.argtypes = [c_void_p]
     lib.pjsip_tpmgr_set_drop_data_cb.argtypes = [c_void_p, c_void_p]
     lib.pj_sockaddr_init.argtypes = [ctypes.c_int, c_void_p, POINTER(PjStr), ctypes.c_uint16]
     lib.pj_sockaddr_get_len.restype = ctypes.c_uint
@@ -168,6 +172,8 @@ class SipGuard:
         self._tp_layout_ok = False  # pjsip_transport's offsets read back our own connection
         self._tp_probe: tuple[str, int] | None = None
         self._conn_logged_at = float("-inf")
+        self._keys_logged_at = float("-inf")
+        self.slots: IoqueueSlots | None = None  # the SIP ioqueue's keys (ioqueue_slots.py)
         self._invite_method = self._lib.pjsip_get_invite_method()
         self._budget_full_at = float("-inf")  # last log line about a full media budget
         self._mods = [
@@ -194,6 +200,13 @@ class SipGuard:
         self._pjsua_state_cb = _TP_STATE(prev) if prev else None
         self._lib.pjsip_tpmgr_set_state_cb(tpmgr, ctypes.cast(self._cb_state, c_void_p))
         self._connection_self_test()
+        slots = IoqueueSlots(self._lib.pjsip_endpt_get_ioqueue(self._endpt))
+        if slots.probe():
+            self.slots = slots
+            log.info("SIP ioqueue watched: %d keys, %d in use, %d kept free",
+                     slots.maximum, slots.live(), slots.reserve)
+        else:
+            log.warning("SIP ioqueue not watched (%s): a fast enough connection flood can abort pjlib", slots.why)
         if not self._udp_transport:
             log.warning("pjsip_rx_data.tp_info.transport is not where the guard reads it: requests pjsip "
                         "cannot parse stay unanswered")
@@ -259,6 +272,15 @@ class SipGuard:
                 self._pjsua_state_cb(tp, state, info)
             if not tp:
                 return
+            # A socket has just taken an ioqueue key (connected) or is about to give it back
+            # (destroy): the next accept must still find a free key (ioqueue_slots.py).
+            if self.slots is not None and self.slots.update(leaving=state == PJSIP_TP_STATE_DESTROY):
+                self._count("ioqueue_hold")
+                now = time.monotonic()
+                if now - self._keys_logged_at > QUIET_S:
+                    self._keys_logged_at = now
+                    log.warning("SIP ioqueue down to %d free keys (connections opened and closed fast): new "
+                                "connections are closed until keys come back", self.slots.reserve)
             if state != PJSIP_TP_STATE_CONNECTED:
                 self.admission.connections.closed(tp)
                 return
