@@ -19,6 +19,7 @@ def _serve(args: argparse.Namespace) -> int:
     from voicebox.logs import setup_logging
     from voicebox.memory import cap_malloc_arenas
     from voicebox.model_store import ModelError
+    from voicebox.preflight import PortInUse, check_ports
     from voicebox.records.private_files import DataDirError, prepare_data_dir
     from voicebox.thinking.llm_worker import ModelStartFailed
 
@@ -46,7 +47,8 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     try:
         prepare_data_dir(cfg.data_dir)  # 0700, ours and writable by no one else: records are personal data
-    except DataDirError as e:
+        check_ports(cfg)  # before the models load: a taken port is known in a moment, not after seconds
+    except (DataDirError, PortInUse) as e:
         print(f"voicebox: {e}", file=sys.stderr)
         return 2
     try:
@@ -83,18 +85,23 @@ def _serve(args: argparse.Namespace) -> int:
     metrics.add_agents(agents.agents)
     for worker in engines.workers():
         worker.on_restart = metrics.worker_restarts.labels(worker.name).inc
-    if cfg.metrics.enabled:
-        port = metrics.serve(cfg.metrics.host, cfg.metrics.port)
-        log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, port)
     server = SipServer(cfg, agents, engines, store, metrics, outcomes)
     # Transports open only now: OPTIONS get 200 once the models are loaded, which is how
     # tests and monitors know the agent is ready.
     try:
+        if cfg.metrics.enabled:
+            try:
+                port = metrics.serve(cfg.metrics.host, cfg.metrics.port)
+            except OSError as e:  # taken since the preflight check
+                raise PortInUse(f"metrics.port: {cfg.metrics.host}:{cfg.metrics.port}/TCP cannot be bound "
+                                f"({e.strerror or e}); set metrics.port to a free port") from None
+            log.info("metrics on http://%s:%d/metrics", cfg.metrics.host, port)
         server.start()
-    except GuardUnavailable as e:  # the SIP guard's self-test: serving unguarded is not an option
+    except (GuardUnavailable, PortInUse) as e:  # serving unguarded, or on half the ports, is not an option
         print(f"voicebox: {e}", file=sys.stderr)
         engines.close()
         outcomes.stop()
+        retention.stop()
         return 2
     # SIGTERM drains (finishes calls in progress, see sip.drain_timeout_s); Ctrl-C stops at once.
     signal.signal(signal.SIGTERM, lambda *_: server.request_drain())
@@ -150,6 +157,7 @@ def _models(args: argparse.Namespace) -> int:
 def _check_generation(args: argparse.Namespace) -> int:
     """Each configured GGUF generates a few tokens in a child process; failures, one line each."""
     from voicebox.model_store import ModelError
+    from voicebox.preflight import PortInUse, check_ports
     from voicebox.thinking.llm_check import check_generation, configured_ggufs
     from voicebox.thinking.llm_worker import ModelStartFailed
 

@@ -40,6 +40,7 @@ from voicebox.telephony.media_watch import RtpWatchdog, is_held
 from voicebox.telephony.registration import Registration
 from voicebox.telephony.sip_guard import SipGuard
 from voicebox.telephony.transfer_context import split_refer_to
+from voicebox.preflight import PortInUse
 from voicebox.telephony.transports import add_tls_account, configure_account_media, create_transports
 from voicebox.telephony.warm_transfer import WarmPlan, WarmTransfer
 
@@ -205,7 +206,11 @@ class SipServer:
             ep.codecSetPriority(info.codecId, 0)
         for rank, name in enumerate(sip.codecs):
             ep.codecSetPriority(CODEC_IDS[name], 255 - rank)
-        transports = create_transports(ep, sip)
+        try:
+            transports = create_transports(ep, sip)
+        except PortInUse:
+            ep.libDestroy()  # nothing started yet: leave no half-made endpoint to abort at exit
+            raise
         ep.libStart()
         self._install_guard()
         assert self.guard is not None

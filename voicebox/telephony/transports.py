@@ -23,6 +23,7 @@ from pathlib import Path
 import pjsua2 as pj
 
 from voicebox.config import ConfigError, SipConfig
+from voicebox.preflight import PortInUse
 
 log = logging.getLogger("voicebox.sip")
 
@@ -114,15 +115,25 @@ def create_transports(ep: pj.Endpoint, sip: SipConfig) -> list[str]:
     """Open the configured listeners; the names of those opened, for the start-up log line."""
     warn_insecure(sip)
     tc = _transport_config(sip.host, sip.port)
-    ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tc)
+    _open(ep, pj.PJSIP_TRANSPORT_UDP, tc, "sip.port", f"{sip.host}:{sip.port}/UDP")
     names = ["udp"]
     if sip.tcp:
-        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tc)
+        _open(ep, pj.PJSIP_TRANSPORT_TCP, tc, "sip.port", f"{sip.host}:{sip.port}/TCP")
         names.append("tcp")
     if sip.tls is not None:
-        ep.transportCreate(pj.PJSIP_TRANSPORT_TLS, tls_config(sip))
+        _open(ep, pj.PJSIP_TRANSPORT_TLS, tls_config(sip), "sip.tls.port", f"{sip.host}:{sip.tls.port}/TLS")
         names.append(f"tls:{sip.tls.port}")
     return names
+
+
+def _open(ep: pj.Endpoint, kind: int, tc: pj.TransportConfig, setting: str, where: str) -> None:
+    """``transportCreate``, its failure as one line naming the setting (preflight checked the port,
+    but another program can take it while the models load)."""
+    try:
+        ep.transportCreate(kind, tc)
+    except pj.Error as e:
+        raise PortInUse(f"{setting}: {where} cannot be opened ({e.reason.strip() or e.status}); "
+                        f"set {setting} to a free port") from None
 
 
 def configure_account_media(ac: pj.AccountConfig, sip: SipConfig, secure: bool = False) -> None:
