@@ -5,21 +5,32 @@ from __future__ import annotations
 import random
 import threading
 import time
+from typing import Callable
 
 import pytest
 
 from voicebox.scheduling import DeadlineGate, StageTimings
 
 
-def _wait_for(cond, timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not reached")
-        time.sleep(0.002)
+class WatchedGate(DeadlineGate):
+    """A gate a test can wait on: every change of its slot or queue wakes ``until``, so a test
+    waits for the state it needs instead of polling for it."""
+
+    def __init__(self, name: str = "") -> None:
+        self._watch = threading.Condition()
+        super().__init__(name, on_change=self.changed)
+
+    def changed(self) -> None:
+        with self._watch:
+            self._watch.notify_all()
+
+    def until(self, cond: Callable[[], bool], timeout: float = 5.0) -> None:
+        with self._watch:
+            if not self._watch.wait_for(cond, timeout):
+                raise AssertionError("condition not reached")
 
 
-def _queue_jobs(gate: DeadlineGate, deadlines: list[tuple[float, str]], order: list[str]) -> list[threading.Thread]:
+def _queue_jobs(gate: WatchedGate, deadlines: list[tuple[float, str]], order: list[str]) -> list[threading.Thread]:
     """Start one thread per (deadline, label), each queued before the next starts."""
     threads = []
     for deadline, label in deadlines:
@@ -29,13 +40,13 @@ def _queue_jobs(gate: DeadlineGate, deadlines: list[tuple[float, str]], order: l
         t = threading.Thread(target=run)
         before = gate.waiting()
         t.start()
-        _wait_for(lambda: gate.waiting() == before + 1)
+        gate.until(lambda: gate.waiting() == before + 1)
         threads.append(t)
     return threads
 
 
 def test_waiters_run_in_deadline_order() -> None:
-    gate = DeadlineGate("stt")
+    gate = WatchedGate("stt")
     order: list[str] = []
     release = threading.Event()
 
@@ -45,7 +56,7 @@ def test_waiters_run_in_deadline_order() -> None:
 
     h = threading.Thread(target=holder)
     h.start()
-    _wait_for(lambda: gate.running() is not None)
+    gate.until(lambda: gate.running() is not None)
     threads = _queue_jobs(gate, [(5.0, "e"), (1.0, "a"), (4.0, "d"), (2.0, "b"), (3.0, "c")], order)
     release.set()
     for t in [h, *threads]:
@@ -54,7 +65,7 @@ def test_waiters_run_in_deadline_order() -> None:
 
 
 def test_equal_deadlines_run_first_come_first_served() -> None:
-    gate = DeadlineGate()
+    gate = WatchedGate()
     order: list[str] = []
     release = threading.Event()
     def holder() -> None:
@@ -63,7 +74,7 @@ def test_equal_deadlines_run_first_come_first_served() -> None:
 
     h = threading.Thread(target=holder)
     h.start()
-    _wait_for(lambda: gate.running() is not None)
+    gate.until(lambda: gate.running() is not None)
     threads = _queue_jobs(gate, [(2.0, f"j{i}") for i in range(6)] + [(1.0, "early")], order)
     release.set()
     for t in [h, *threads]:
@@ -86,7 +97,7 @@ def test_try_job_runs_only_on_an_idle_slot() -> None:
 
 
 def test_try_job_gives_way_to_a_queued_job() -> None:
-    gate = DeadlineGate()
+    gate = WatchedGate()
     holding, release, done = threading.Event(), threading.Event(), threading.Event()
 
     def holder() -> None:
@@ -102,7 +113,7 @@ def test_try_job_gives_way_to_a_queued_job() -> None:
     holding.wait(5)
     w = threading.Thread(target=waiter)
     w.start()
-    _wait_for(lambda: gate.waiting() == 1)
+    gate.until(lambda: gate.waiting() == 1)
     assert gate.try_job("partial") is None
     release.set()
     w.join(5)
@@ -120,7 +131,7 @@ def test_try_job_never_waits() -> None:
 def test_the_slot_is_handed_over_not_grabbed() -> None:
     # When a job ends with one queued, the queued one holds the slot at once: a partial
     # decode arriving in that instant is dropped rather than slipping in ahead of it.
-    gate = DeadlineGate()
+    gate = WatchedGate()
     release, got = threading.Event(), threading.Event()
 
     def holder() -> None:
@@ -132,14 +143,39 @@ def test_the_slot_is_handed_over_not_grabbed() -> None:
             got.wait(5)
 
     threading.Thread(target=holder).start()
-    _wait_for(lambda: gate.running() is not None)
+    gate.until(lambda: gate.running() is not None)
     threading.Thread(target=waiter).start()
-    _wait_for(lambda: gate.waiting() == 1)
+    gate.until(lambda: gate.waiting() == 1)
     release.set()
-    _wait_for(lambda: gate.running() is not None and gate.running().stage == "synth")
+    gate.until(lambda: gate.running() is not None and gate.running().stage == "synth")
     assert gate.try_job("partial") is None
     got.set()
-    _wait_for(lambda: gate.running() is None)
+    gate.until(lambda: gate.running() is None)
+
+
+def test_on_change_follows_the_slot_and_may_look_at_the_gate() -> None:
+    # Called outside the gate's lock: an observer that asks the gate must not deadlock.
+    seen: list[tuple[str | None, int]] = []
+
+    def look() -> None:
+        running = gate.running()
+        seen.append((running.stage if running else None, gate.waiting()))
+
+    gate = DeadlineGate(on_change=look)
+
+    def use() -> None:
+        with gate.job(0.0, "llm"):
+            pass
+        slot = gate.try_job("partial")
+        assert slot is not None
+        with slot:
+            pass
+
+    t = threading.Thread(target=use, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), "on_change deadlocked on the gate's lock"
+    assert seen == [("llm", 0), (None, 0), ("partial", 0), (None, 0)]
 
 
 def test_an_exception_releases_the_slot() -> None:
@@ -159,7 +195,7 @@ def test_an_exception_releases_the_slot() -> None:
 
 
 def test_an_exception_hands_the_slot_to_the_next_waiter() -> None:
-    gate = DeadlineGate()
+    gate = WatchedGate()
     release, ran = threading.Event(), threading.Event()
 
     def failing_holder() -> None:
@@ -174,10 +210,10 @@ def test_an_exception_hands_the_slot_to_the_next_waiter() -> None:
 
     h = threading.Thread(target=failing_holder)
     h.start()
-    _wait_for(lambda: gate.running() is not None)
+    gate.until(lambda: gate.running() is not None)
     w = threading.Thread(target=waiter)
     w.start()
-    _wait_for(lambda: gate.waiting() == 1)
+    gate.until(lambda: gate.waiting() == 1)
     release.set()
     for t in (h, w):
         t.join(5)
@@ -185,7 +221,7 @@ def test_an_exception_hands_the_slot_to_the_next_waiter() -> None:
 
 
 def test_many_threads_no_overlap_no_starvation() -> None:
-    gate = DeadlineGate()
+    gate = WatchedGate()
     inside = 0
     overlap = []
     finished: list[int] = []
@@ -207,11 +243,14 @@ def test_many_threads_no_overlap_no_starvation() -> None:
                     finals_ran += 0 if slot is not None else 1  # a final: never dropped
                     if inside > 1:
                         overlap.append(n)
-                time.sleep(0.0002)
+                # Hold the slot until another worker has queued behind it (or none is left to
+                # come), so every job runs with the gate contended: one let in beside it shows.
+                gate.until(lambda: gate.waiting() > 0 or len(finished) == len(plans) - 1)
                 with lock:
                     inside -= 1
         with lock:
             finished.append(n)
+        gate.changed()  # a worker holding the slot may be waiting for this one
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(12)]
     for t in threads:
@@ -225,7 +264,7 @@ def test_many_threads_no_overlap_no_starvation() -> None:
 
 
 def test_backlog_predicts_the_wait_ahead() -> None:
-    gate = DeadlineGate()
+    gate = WatchedGate()
     timings = StageTimings(defaults_ms={"llm": 400.0, "synth": 100.0})
     release = threading.Event()
 
@@ -235,7 +274,7 @@ def test_backlog_predicts_the_wait_ahead() -> None:
 
     h = threading.Thread(target=holder)
     h.start()
-    _wait_for(lambda: gate.running() is not None)
+    gate.until(lambda: gate.running() is not None)
     order: list[str] = []
     threads = _queue_jobs(gate, [(1.0, "a")], order)  # stage "final": no timing, 0 ms
     started = gate.running().started_at

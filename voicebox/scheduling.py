@@ -18,7 +18,7 @@ import time
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 
 @dataclass(order=True)
@@ -60,10 +60,16 @@ class DeadlineGate:
     ``deadline`` values are ``time.perf_counter()`` seconds. The slot is handed straight from the
     job that ends to the next waiter, so a job arriving at that moment cannot barge in ahead of
     one that was already queued.
+
+    ``on_change`` is called (on the thread that made the change, outside the gate's lock) after
+    the slot is taken or released and after a job joins the queue: what ``running()`` and
+    ``waiting()`` say has just changed, so an observer (a test) can wait for a state instead
+    of polling for it.
     """
 
-    def __init__(self, name: str = "") -> None:
+    def __init__(self, name: str = "", on_change: Callable[[], None] | None = None) -> None:
         self.name = name
+        self._on_change = on_change
         self._lock = threading.Lock()
         self._waiters: list[_Waiter] = []
         self._running: Running | None = None
@@ -80,6 +86,7 @@ class DeadlineGate:
             else:
                 waiter = _Waiter(deadline, next(self._seq), stage)
                 heapq.heappush(self._waiters, waiter)
+        self._changed()
         if waiter is not None:
             try:
                 waiter.ready.wait()
@@ -91,6 +98,7 @@ class DeadlineGate:
                     else:
                         self._waiters.remove(waiter)
                         heapq.heapify(self._waiters)
+                self._changed()
                 raise
         try:
             yield
@@ -107,11 +115,18 @@ class DeadlineGate:
             if self._running is not None or self._waiters:
                 return None
             self._running = Running(stage, time.perf_counter(), None)
-            return _Slot(self)
+        self._changed()
+        return _Slot(self)
 
     def _release(self) -> None:
         with self._lock:
             self._release_locked()
+        self._changed()
+
+    def _changed(self) -> None:
+        # Outside the lock: the observer may call running() or waiting(), which take it.
+        if self._on_change is not None:
+            self._on_change()
 
     def _release_locked(self) -> None:
         if self._waiters:

@@ -158,10 +158,7 @@ def test_write_returns_when_stop_is_set_while_waiting():
 
     t = threading.Thread(target=writer, daemon=True)
     t.start()
-    deadline = time.monotonic() + 2.0
-    while len(rb) < 3 and time.monotonic() < deadline:
-        time.sleep(0.001)
-    assert len(rb) == 3
+    assert rb.wait_filled(3, timeout=2.0)  # the writer put the one that fit and now waits for room
     stop.set()
     t.join(timeout=2.0)
     assert not t.is_alive(), "write() ignored the stop event"
@@ -268,16 +265,34 @@ def test_clear_drops_everything_and_counts_it():
 
 def test_clear_unblocks_a_waiting_writer():
     rb = RingBuffer(4)
-    rb.write(seq(0, 4), timeout=0.01)
+    rb.write(seq(0, 3), timeout=0.01)
     result = {}
-    t = threading.Thread(target=lambda: result.setdefault("n", rb.write(seq(4, 3), timeout=2.0)), daemon=True)
+    t = threading.Thread(target=lambda: result.setdefault("n", rb.write(seq(3, 4), timeout=2.0)), daemon=True)
     t.start()
-    time.sleep(0.01)
-    rb.clear()
+    # Sample 3 fits, the other three wait for room: once the ring is full the writer is waiting.
+    assert rb.wait_filled(4, timeout=2.0)
+    assert rb.clear() == 4
     t.join(timeout=2.0)
     assert not t.is_alive()
-    assert result["n"] == 3
+    assert result["n"] == 4  # not 1: clear() woke it before its 2 s ran out
     np.testing.assert_array_equal(drain(rb, 4), seq(4, 3))
+
+
+def test_wait_filled_waits_for_samples_and_reads_none():
+    rb = RingBuffer(8)
+    rb.write(seq(0, 2), timeout=0.01)
+    assert rb.wait_filled(2, timeout=0.0) is True
+    t0 = time.monotonic()
+    assert rb.wait_filled(3, timeout=0.02) is False
+    assert time.monotonic() - t0 < 1.0
+    timer = threading.Timer(0.01, lambda: rb.write_overwrite(seq(2, 3)))
+    timer.start()
+    try:
+        assert rb.wait_filled(5, timeout=2.0) is True
+    finally:
+        timer.cancel()
+    assert rb.read == 0
+    np.testing.assert_array_equal(drain(rb, 8), seq(0, 5))
 
 
 def test_wait_empty():

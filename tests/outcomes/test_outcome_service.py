@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import stat
-import time
+import threading
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +14,7 @@ import pytest
 from tests.outcomes.receiver import SECRET, Receiver
 from voicebox.agent import AgentConfig
 from voicebox.outcomes.draft import OutcomeDraft, SlotTaken
+from voicebox.outcomes.outbox import real_wait
 from voicebox.outcomes.service import OutcomeService, OutcomeSetupError
 from voicebox.outcomes.store import outcomes_path
 
@@ -59,13 +60,21 @@ def test_a_receivers_echo_of_the_data_is_kept_in_the_store_but_not_logged(tmp_pa
     with Receiver() as rx:
         rx.answer = lambda key: 400
         cfg = {"webhook": {"url": rx.url, "secret": {"value": SECRET}}}
-        svc = OutcomeService(tmp_path / "data", {"clinic": agent(cfg)}, retention_days=30)
+        idle = threading.Condition()
+
+        def wait(event: threading.Event, seconds: float) -> bool:
+            # The outbox worker waits here after each look at the table, i.e. after it has
+            # written down how a try went: the test looks again then, instead of polling.
+            with idle:
+                idle.notify_all()
+            return real_wait(event, seconds)
+
+        svc = OutcomeService(tmp_path / "data", {"clinic": agent(cfg)}, retention_days=30, wait=wait)
         svc.start()
         try:
             oid = svc.record(booking())
-            deadline = time.monotonic() + 30
-            while svc.store.deliveries(oid)[0].state != "dead" and time.monotonic() < deadline:
-                time.sleep(0.02)
+            with idle:
+                idle.wait_for(lambda: svc.store.deliveries(oid)[0].state == "dead", 30)
             d = svc.store.deliveries(oid)[0]
         finally:
             svc.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -73,30 +74,72 @@ def test_purge_without_record_dirs_is_a_no_op(tmp_path):
     assert purge(tmp_path / "missing", 30 * DAY_S, NOW) == 0
 
 
+class Periods:
+    """The retention thread's wait: an interval ends only when the test lets one pass, so the
+    periodic runs happen when the test says, not after some real time."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.asked: list[float] = []  # the interval of each wait
+        self._granted = 0
+        self._closed = False
+
+    def wait(self, seconds: float) -> bool:
+        with self._cond:
+            self.asked.append(seconds)
+            mine = len(self.asked)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._granted >= mine or self._closed)
+            return self._granted < mine  # True (end the job) only when closed, not let through
+
+    def pass_one(self, timeout_s: float = 5.0) -> None:
+        """Let one interval pass; returns once the run it brings is over (the thread waits again)."""
+        with self._cond:
+            assert self._cond.wait_for(lambda: len(self.asked) > self._granted, timeout_s), "no thread is waiting"
+            self._granted += 1
+            self._cond.notify_all()
+            assert self._cond.wait_for(lambda: len(self.asked) > self._granted, timeout_s), "the run never ended"
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+
 def test_retention_job_purges_at_start_and_again_on_its_own_thread(tmp_path):
     clock = {"now": NOW}
     expired = _touch(tmp_path / "calls" / "2033-04-17" / "old.jsonl", _days_ago(31))
     later = _touch(tmp_path / "calls" / "2033-04-19" / "later.jsonl", _days_ago(29))
     fresh = _touch(tmp_path / "calls" / "2033-05-18" / "fresh.jsonl", _days_ago(0.5))
 
-    job = RetentionJob(tmp_path, retention_days=30, interval_s=0.01, clock=lambda: clock["now"])
+    periods = Periods()
+    job = RetentionJob(tmp_path, retention_days=30, clock=lambda: clock["now"], wait=periods.wait)
     job.start()
     try:
         # start() purges synchronously, before the first call can be written
         assert not expired.exists()
         assert later.exists() and fresh.exists()
-        time.sleep(0.05)  # several periodic runs with the clock standing still
+        for _ in range(3):
+            periods.pass_one()  # several periodic runs with the clock standing still
         assert later.exists()
 
         clock["now"] = NOW + 2 * DAY_S  # "later" is now 31 days old
-        deadline = time.monotonic() + 3
-        while later.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert not later.exists(), "the periodic purge never ran"
+        periods.pass_one()
+        assert not later.exists(), "the periodic purge did not run"
         assert fresh.exists()
+        assert periods.asked == [DAY_S] * 5  # it waits a day between runs
     finally:
         job.stop()
+        periods.close()
     job._thread.join(2)
+    assert not job._thread.is_alive()
+
+
+def test_retention_job_stop_ends_its_day_long_wait_at_once(tmp_path):
+    job = RetentionJob(tmp_path, retention_days=30)  # the real wait: a whole day
+    job.start()
+    job.stop()
+    job._thread.join(5)
     assert not job._thread.is_alive(), "stop() did not end the retention thread"
 
 

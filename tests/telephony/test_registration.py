@@ -13,7 +13,7 @@ import pytest
 
 from voicebox.config import ConfigError, SipConfig, SipRegisterConfig, load_config
 from voicebox.telephony import kamailio
-from voicebox.telephony.probe import free_port
+from voicebox.telephony.probe import free_port, sip_options
 from voicebox.telephony.registration import Backoff, _host_of, account_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,8 +78,16 @@ def registrar(tmp_path_factory):
     run = tmp_path_factory.mktemp("registrar")
     port = free_port()
     proc = kamailio.start_registrar(run, "127.0.0.1", port, "voicebox", "secret")
-    time.sleep(1.0)  # its children bind the socket just after start
-    assert proc.poll() is None, kamailio.log_text(run)
+    # Its children bind the socket a moment after start: ready once it answers an OPTIONS
+    # (404: nobody is registered as the probe's user), each probe waiting up to 0.2 s for it.
+    deadline = time.monotonic() + 15
+    while proc.poll() is None and time.monotonic() < deadline:
+        status = sip_options("127.0.0.1", port, timeout_s=0.2)
+        if status is not None and status.startswith("SIP/2.0 "):
+            break
+    else:
+        kamailio.stop(proc)
+        pytest.fail(f"the registrar never answered OPTIONS:\n{kamailio.log_text(run)[-3000:]}")
     yield f"sip:127.0.0.1:{port}", run
     kamailio.stop(proc)
 

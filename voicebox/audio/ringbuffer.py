@@ -186,3 +186,13 @@ class RingBuffer:
         """Block until everything queued has been read (e.g. a goodbye was fully played)."""
         with self._cond:
             return self._cond.wait_for(lambda: self._len == 0, timeout)
+
+    def wait_filled(self, n: int, timeout: float) -> bool:
+        """Block until at least ``n`` samples are queued, reading none of them.
+
+        ``wait_empty``'s counterpart. A writer blocked for room puts what fits and waits without
+        letting go of the lock in between, so once this sees the ring full, that writer is
+        waiting (how the tests know it is).
+        """
+        with self._cond:
+            return self._cond.wait_for(lambda: self._len >= n, timeout)

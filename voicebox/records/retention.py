@@ -53,17 +53,24 @@ def parse_age(text: str) -> float:
 
 
 class RetentionJob:
-    """Purges at start-up and then every ``interval_s`` (a day) on its own thread."""
+    """Purges at start-up and then every ``interval_s`` (a day) on its own thread.
+
+    ``clock`` (wall-clock seconds) and ``wait`` are injectable so the daily runs can be tested
+    without waiting a day: ``wait(seconds)`` blocks for one interval and returns True when the
+    job should end. The default waits on the job's own stop event, so ``stop()`` ends it at once;
+    an injected wait is ended by whoever injected it.
+    """
 
     def __init__(
         self, data_dir: Path, retention_days: float, interval_s: float = DAY_S,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, wait: Callable[[float], bool] | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.max_age_s = retention_days * DAY_S
         self.interval_s = interval_s
         self.clock = clock
         self._stop = threading.Event()
+        self._wait = wait if wait is not None else self._stop.wait
         self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
 
     def run_once(self) -> int:
@@ -80,7 +87,7 @@ class RetentionJob:
         self._stop.set()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        while not self._wait(self.interval_s):
             try:
                 self.run_once()
             except OSError as e:
