@@ -24,17 +24,7 @@ def _serve(args: argparse.Namespace) -> int:
     from voicebox.thinking.llm_worker import ModelStartFailed
 
     cap_malloc_arenas()  # before any thread starts: keeps RSS flat over many calls (voicebox/memory.py)
-    overrides = {}
-    if args.sip_port is not None:
-        overrides["sip.port"] = args.sip_port
-    if args.sip_host is not None:
-        overrides["sip.host"] = args.sip_host
-    if args.data_dir is not None:
-        overrides["data_dir"] = args.data_dir
-    for item in args.set:
-        key, value = _setting(item)
-        overrides[key] = value
-    cfg = load_config(args.config, overrides)
+    cfg = load_config(args.config, _overrides(args))
     setup_logging(cfg.log.level)
     if cfg.privacy.content == "full":
         log.warning("privacy.content=full: caller and agent words will be written to call records and logs")
@@ -112,6 +102,32 @@ def _serve(args: argparse.Namespace) -> int:
     retention.stop()
     store.flush()
     log.info("stopped")
+    return 0
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The command line's settings (``--sip-port``, ``--set`` ...): the last layer, over the environment."""
+    overrides: dict[str, object] = {}
+    if args.sip_port is not None:
+        overrides["sip.port"] = args.sip_port
+    if args.sip_host is not None:
+        overrides["sip.host"] = args.sip_host
+    if args.data_dir is not None:
+        overrides["data_dir"] = args.data_dir
+    for item in args.set:
+        key, value = _setting(item)
+        overrides[key] = value
+    return overrides
+
+
+def _config(args: argparse.Namespace) -> int:
+    """Print the configuration serve would run with (defaults < TOML < environment < command line)."""
+    import json
+
+    from voicebox.config import masked
+
+    cfg = load_config(args.config, _overrides(args))
+    print(json.dumps(masked(cfg.model_dump(mode="json", by_alias=True)), indent=2))
     return 0
 
 
@@ -241,17 +257,25 @@ def _check(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML config file")
+    p.add_argument("--sip-port", type=int)
+    p.add_argument("--sip-host")
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config value, e.g. --set sip.rtp_port=41000 (repeatable)")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="voicebox", description="A self-hosted, offline voice agent for SIP calls.")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("serve", help="answer SIP calls")
-    s.add_argument("--config", type=Path, help="TOML config file")
-    s.add_argument("--sip-port", type=int)
-    s.add_argument("--sip-host")
-    s.add_argument("--data-dir", type=Path)
-    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config value, e.g. --set sip.rtp_port=41000 (repeatable)")
+    _config_arguments(s)
     s.set_defaults(fn=_serve)
+    e = sub.add_parser("config", help="print the configuration serve would use, secrets masked "
+                       "(defaults < TOML < VOICEBOX_* environment < command line)")
+    _config_arguments(e)
+    e.set_defaults(fn=_config)
     m = sub.add_parser("models", help="list, verify and assemble the default models")
     m.add_argument("--verify", action="store_true",
                    help="check every file's size and sha256, and that each configured GGUF (the small model, "

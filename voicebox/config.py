@@ -9,13 +9,30 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ConfigError(Exception):
     """A configuration file that cannot be used; the message names the field and the problem."""
+
+
+def secret_from_file(data: object, key: str) -> object:
+    """``<key>_file`` read into ``key``, so a secret can be handed over the way systemd credentials
+    and container secrets are (a file only the service can read) instead of written in the TOML."""
+    if not isinstance(data, dict) or not data.get(f"{key}_file"):
+        return data
+    path = Path(data[f"{key}_file"])
+    if data.get(key):
+        raise ValueError(f"give {key} or {key}_file, not both")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ValueError(f"{key}_file: cannot read {path}: {e.strerror}") from None
+    if not lines or not lines[0]:
+        raise ValueError(f"{key}_file: {path} is empty")
+    return {**data, key: lines[0]}
 
 
 class _Strict(BaseModel):
@@ -61,10 +78,16 @@ class SipRegisterConfig(_Strict):
     domain: str = Field("", description="Domain of the address of record; empty: the registrar's host.")
     auth_user: str = Field("", description="Digest user name; empty: same as user.")
     password: str = Field("", description="Digest password (empty: no credentials).")
+    password_file: Path | None = Field(None, description="A file holding the password (its first line), instead of password.")
     realm: str = Field("*", description="Digest realm the credentials are for; '*' answers any realm.")
     expiry_s: int = Field(300, ge=10, le=86400, description="Registration lifetime asked for; refreshed before it ends.")
     retry_min_s: float = Field(5.0, ge=1, le=3600, description="First wait before re-registering after a failure.")
     retry_max_s: float = Field(300.0, ge=1, le=86400, description="Longest wait between attempts (the wait doubles up to this).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_from_file(cls, data: object) -> object:
+        return secret_from_file(data, "password")
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> "SipRegisterConfig":
@@ -139,6 +162,7 @@ class SipConfig(_Strict):
     )
     auth_user: str = Field("", description="If set, INVITEs need digest credentials for this user.")
     auth_password: str = Field("", description="Password for auth_user.")
+    auth_password_file: Path | None = Field(None, description="A file holding auth_password (its first line), instead of it.")
     auth_realm: str = Field("voicebox", description="Digest realm.")
     auth_nonce_lifetime_s: int = Field(300, ge=10, le=86400, description="A digest nonce is good for this long.")
     session_expires_s: int = Field(1800, ge=90, le=86400, description="RFC 4028 session interval we ask for.")
@@ -187,6 +211,11 @@ class SipConfig(_Strict):
             except ValueError:
                 raise ValueError(f"{cidr!r} is not a network (CIDR, e.g. 10.0.0.0/8)") from None
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _auth_password_from_file(cls, data: object) -> object:
+        return secret_from_file(data, "auth_password")
 
     @model_validator(mode="after")
     def _edge_consistent(self) -> "SipConfig":
@@ -479,23 +508,78 @@ def read_toml(path: Path, what: str) -> dict:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
 
 
-def load_config(path: Path | None = None, overrides: dict | None = None) -> Config:
-    """Read ``path`` (TOML) if given, apply dotted ``overrides`` and validate.
+SECRET_KEYS = ("password", "auth_password")  # what `voicebox config` never prints
 
-    Raises ConfigError with a message naming the field on any problem.
+
+def masked(settings: dict) -> dict:
+    """A dumped configuration with every secret that is set replaced by asterisks."""
+    out = {}
+    for key, value in settings.items():
+        if isinstance(value, dict):
+            value = masked(value)
+        elif key in SECRET_KEYS and value:
+            value = "********"
+        out[key] = value
+    return out
+
+
+ENV_PREFIX = "VOICEBOX_"
+ENV_NESTED = "__"  # VOICEBOX_SIP__PORT is sip.port; VOICEBOX_SIP__REGISTER__USER is sip.register.user
+
+
+def from_environment(environ: Mapping[str, str] | None = None) -> dict:
+    """The settings given as ``VOICEBOX_*`` environment variables, as the TOML would nest them.
+
+    Read by pydantic-settings: names are case-insensitive, ``__`` separates sections, and a list
+    or table is written as JSON (``VOICEBOX_SIP__CODECS='["PCMU"]'``). A misspelt key inside a
+    known section is refused like one in the file; other ``VOICEBOX_`` names are not ours.
+    """
+    from pydantic_settings import EnvSettingsSource
+
+    source = EnvSettingsSource(Config, env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_NESTED,
+                               case_sensitive=False)
+    if environ is not None:
+        source.env_vars = {k.lower(): v for k, v in environ.items()}
+    return source()
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """``over`` laid on ``base``, section by section."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(path: Path | None = None, overrides: dict | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults, then the TOML at ``path``, then ``VOICEBOX_*`` environment variables, then the
+    dotted ``overrides`` (the command line): each layer wins over the ones before it.
+
+    ``environ``: the environment to read (``os.environ`` when None). Raises ConfigError with a
+    message naming the field on any problem.
     """
     raw: dict = {}
-    source = "defaults"
+    sources = ["defaults"]
     if path is not None:
-        source = str(path)
+        sources = [str(path)]
         raw = read_toml(path, "config file")
+    env = from_environment(environ)
+    if env:
+        sources.append(f"{ENV_PREFIX}* environment")
+        raw = _merge(raw, env)
+    cli: dict = {}
     for dotted, value in (overrides or {}).items():
-        node = raw
+        node = cli
         *parents, leaf = dotted.split(".")
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
+    raw = _merge(raw, cli)
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(format_validation_error(e, source)) from None
+        raise ConfigError(format_validation_error(e, " + ".join(sources))) from None
