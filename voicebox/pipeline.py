@@ -434,7 +434,7 @@ class CallPipeline:
                 over_agent_ms = 0  # only new speech may stop it again
                 self.false_barge_ins += 1
                 self.playout.held = False
-                self.events.event("barge_in", resumed=True, onset_ms=barge.onset_ms, held_ms=barge.stopped_ms,
+                self.events.barge_in(resumed=True, onset_ms=barge.onset_ms, held_ms=barge.stopped_ms,
                                   stop_ms=barge.stopped_ms - barge.onset_ms, too_short=True)
             agent_talking = len(self.playout) > 0 and not self.playout.held
             if detector.in_turn and agent_talking and last_voiced[0]:
@@ -524,7 +524,7 @@ class CallPipeline:
         if (noise or backchannel) and self.cfg.barge_in.resume_after_noise:
             self.false_barge_ins += 1
             self.playout.held = False
-            self.events.event("barge_in", resumed=True, **fields)
+            self.events.barge_in(resumed=True, **fields)
             tl.source = "noise"
             return True
         self._epoch += 1
@@ -534,7 +534,7 @@ class CallPipeline:
         queued_words = sum(len(c.text.split()) for c in self._heard.clips())
         self._heard.clear()
         self.dialog.cut_last_reply(heard)
-        self.events.event("barge_in", resumed=False, heard_words=len(heard.split()), reply_words=queued_words,
+        self.events.barge_in(resumed=False, heard_words=len(heard.split()), reply_words=queued_words,
                           cut=cut, **fields)
         return False
 
@@ -859,7 +859,7 @@ class CallPipeline:
         self._awaiting = None
         self._last_was_filler = True
         tl.fillers += 1
-        self.events.event("filler", turn=tl.turn, late_by_ms=round(-decision.slack_ms))
+        self.events.filler(turn=tl.turn, late_by_ms=round(-decision.slack_ms))
         self.playout.write(self.engines.tts.cached(decision.phrase), stop=self.stopped)
 
     def _play(self, clip: np.ndarray, ahead: int) -> None:

@@ -114,6 +114,21 @@ def agent_with_model_services(tmp: Path) -> Path:
     return path
 
 
+def metric(server: Server, name: str, **labels: str) -> float:
+    """One sample scraped from the server's /metrics (0 when it has not been exported)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://{HOST}:{server.metrics_port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
 def call_events(server: Server, sip_call_id: str, timeout_s: float = 10) -> list[dict]:
     """A finished call's records, found by its SIP Call-ID (a writer thread writes them)."""
     deadline = time.monotonic() + timeout_s

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import CORPUS, call, call_events
+from tests.e2e.conftest import CORPUS, call, call_events, metric
 
 pytestmark = pytest.mark.e2e
 WAV = CORPUS / "wav"
@@ -18,6 +18,8 @@ def _events(server, sip_call_id: str, kind: str) -> list[dict]:
 
 def test_caller_talking_over_the_agent_stops_it_and_gets_an_answer(agent_server, tmp_path, transcribe):
     # The corpus barge_in scenario: the second turn starts 900 ms into the agent's first reply.
+    stopped = lambda: metric(agent_server, "voicebox_barge_ins_total", agent="agent", outcome="stopped")  # noqa: E731
+    before = stopped()
     res = call(agent_server.uri, "PCMU", [WAV / "barge_in_0.wav", f"{WAV / 'barge_in_1.wav'}@900"], tmp_path)
     first, second = res["turns"]
     assert first["reply_onset_ms"] is not None, res
@@ -33,6 +35,7 @@ def test_caller_talking_over_the_agent_stops_it_and_gets_an_answer(agent_server,
     assert len(barges) == 1, barges
     # Only what the caller heard of the first reply stays in the conversation.
     assert barges[0]["cut"] is True and barges[0]["heard_words"] < barges[0]["reply_words"], barges
+    assert stopped() - before == 1  # the operator's counter saw the same barge-in
 
 
 def test_echo_with_speech_mixed_in_does_interrupt(agent_server, tmp_path):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.e2e.conftest import CORPUS, agent_with_model_services, call, call_events, start_server, stop_server
+from tests.e2e.conftest import CORPUS, agent_with_model_services, call, call_events, metric, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 WAV = CORPUS / "wav"
@@ -23,11 +23,14 @@ def slow_server(tmp_path_factory):
 
 
 def test_slow_model_gets_exactly_one_filler_then_the_reply(slow_server, tmp_path, transcribe):
+    agent = "agent"  # the agent file is agent.toml: its name is the label
+    before = metric(slow_server, "voicebox_fillers_total", agent=agent)
     res = call(slow_server.uri, "PCMU", [WAV / "barge_in_0.wav"], tmp_path, quiet_ms=3500)
     events = call_events(slow_server, res["sip_call_id"])
     fillers = [e for e in events if e["event"] == "filler"]
     turns = [e for e in events if e["event"] == "turn"]
     assert len(fillers) == 1, events
+    assert metric(slow_server, "voicebox_fillers_total", agent=agent) - before == 1
     assert turns and turns[0]["fillers"] == 1 and turns[0]["first_token_ms"] >= 2500, turns
     heard = transcribe(res["recording"]).split("help you today?", 1)[-1]
     said = re.search(r"one moment|let me check that", heard)

@@ -235,3 +235,30 @@ def test_works_without_store_or_metrics():
     ev.turn(_timeline())
     ev.error("x.y")
     ev.event("media", codec="PCMU")
+
+
+def test_barge_ins_and_fillers_move_their_counters_and_are_recorded(tmp_path):
+    metrics = Metrics()
+    metrics.add_agents([AGENT_ID])
+    store = RecordStore(tmp_path)
+    ev = CallEvents(SESSION, store, metrics, ContentPolicy("metadata"), BudgetConfig(), AGENT_ID)
+    ev.barge_in(resumed=False, heard_words=3, reply_words=9)
+    ev.barge_in(resumed=True, onset_ms=120)
+    ev.barge_in(resumed=True, onset_ms=130)
+    ev.filler(turn=1, late_by_ms=400)
+    value = metrics.registry.get_sample_value
+    assert value("voicebox_barge_ins_total", {"agent": AGENT_ID, "outcome": "stopped"}) == 1
+    assert value("voicebox_barge_ins_total", {"agent": AGENT_ID, "outcome": "resumed"}) == 2
+    assert value("voicebox_fillers_total", {"agent": AGENT_ID}) == 1
+    store.flush()
+    kinds = [json.loads(line)["event"] for f in tmp_path.rglob("*.jsonl") for line in f.read_text().splitlines()]
+    assert kinds.count("barge_in") == 3 and kinds.count("filler") == 1, kinds
+
+
+def test_every_agent_exports_its_barge_in_and_filler_counters_at_zero():
+    metrics = Metrics()
+    metrics.add_agents(["a", "b"])
+    value = metrics.registry.get_sample_value
+    for agent in ("a", "b"):
+        assert value("voicebox_fillers_total", {"agent": agent}) == 0
+        assert value("voicebox_barge_ins_total", {"agent": agent, "outcome": "stopped"}) == 0

@@ -83,6 +83,18 @@ class CallEvents:
         if self.store is not None:
             self.store.emit(self.session, name, **fields)
 
+    def barge_in(self, resumed: bool, **fields: Any) -> None:
+        """The caller spoke over the agent: the reply was held and went on (``resumed``) or was cut."""
+        if self.metrics is not None:
+            self.metrics.barge_ins.labels(self.agent, "resumed" if resumed else "stopped").inc()
+        self.event("barge_in", resumed=resumed, **fields)
+
+    def filler(self, **fields: Any) -> None:
+        """A filler phrase went out while the reply was late."""
+        if self.metrics is not None:
+            self.metrics.fillers.labels(self.agent).inc()
+        self.event("filler", **fields)
+
     def error(self, code: str, **fields: Any) -> None:
         self.log.error("error %s", code)
         if self.metrics is not None:

@@ -32,8 +32,12 @@ class Metrics:
             ["agent"], buckets=LATENCY_BUCKETS, registry=r,
         )
         self.turns = Counter("voicebox_turns_total", "Caller turns handled", ["agent", "source"], registry=r)
-        self.barge_ins = Counter("voicebox_barge_ins_total", "Agent speech interrupted by the caller", registry=r)
-        self.fillers = Counter("voicebox_fillers_total", "Filler phrases played", registry=r)
+        # outcome: "stopped" (the reply was cut; the caller's words are the next turn) or "resumed"
+        # (the reply was held for a noise or an "mm-hm" and went on).
+        self.barge_ins = Counter("voicebox_barge_ins_total", "Agent speech interrupted by the caller",
+                                 ["agent", "outcome"], registry=r)
+        self.fillers = Counter("voicebox_fillers_total", "Filler phrases played while a reply was late", ["agent"],
+                               registry=r)
         self.budget_misses = Counter("voicebox_budget_misses_total", "Turns over budget", ["agent", "stage"], registry=r)
         self.errors = Counter("voicebox_errors_total", "Errors by code", ["agent", "code"], registry=r)
         self.underruns = Counter(
@@ -50,6 +54,9 @@ class Metrics:
             self.calls_active.labels(agent)
             self.calls_total.labels(agent)
             self.underruns.labels(agent)
+            self.fillers.labels(agent)
+            for outcome in ("stopped", "resumed"):
+                self.barge_ins.labels(agent, outcome)
 
     def serve(self, host: str, port: int) -> int:
         """Start the HTTP endpoint; returns the port actually bound (port 0 picks one)."""
