@@ -450,3 +450,16 @@ def test_an_hour_with_am_said_is_never_moved(dental, dental_router):
     call = dental_call(dental, dental_router, local(2025, 3, 3, 10, 0))
     d = call.say(f"{BOOK} on Friday at 8 pm")
     assert "when" not in call.values and "8 pm" in d.text  # closed then: said so, not moved to 8 am
+
+
+def test_a_read_back_that_says_at_before_the_time_does_not_say_it_twice():
+    from voicebox.thinking.forms import fill
+
+    values = {"when_day": "Friday, December 11", "when_time": "at 11 am", "name": "Dana Lee"}
+    # An owner's natural template (a held-out trade's agent wrote it so): "at" then {when_time}.
+    assert fill("on {when_day} at {when_time} for {name}.", values) == "on Friday, December 11 at 11 am for Dana Lee."
+    assert fill("on {when_day}, {when_time}.", values) == "on Friday, December 11, at 11 am."
+    assert fill("At {when_time}?", values) == "At 11 am?"
+    # Only the word right before the field, and only when the value starts with it.
+    assert fill("that {name}", {"name": "that one"}) == "that one"
+    assert fill("Chat {name}", {"name": "at noon"}) == "Chat at noon"

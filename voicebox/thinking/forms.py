@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import string
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -431,7 +432,7 @@ class FormSession:
     def read_back(self) -> str:
         said = self.spoken_values()
         if self.form.read_back:
-            return self.form.read_back.format_map(said)
+            return fill(self.form.read_back, said)
         return self.form.read_back_intro.format(values=", ".join(said[f.name] for f in self.form.fields))
 
     # -- the outcome -------------------------------------------------------------------------------
@@ -501,6 +502,23 @@ class FormSession:
             if mentions(text, f.called_words()):
                 return f
         return None
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """``template`` with its ``{fields}`` filled, where a value that starts with the word the
+    owner's text has just said loses that word: ``at {when_time}`` reads "at 11 am", not
+    "at at 11 am" ({when_time} carries its own "at" for templates that put it after a comma)."""
+    out = []
+    for literal, name, spec, conv in string.Formatter().parse(template):
+        out.append(literal)
+        if name is None:
+            continue
+        value = format(values[name], spec or "")
+        last = re.search(r"(\w+)\s+$", literal)
+        if last and value.lower().startswith(last[1].lower() + " "):
+            value = value[len(last[1]) + 1:]
+        out.append(value)
+    return "".join(out)
 
 
 def _part_range(part: str | None) -> tuple[dt.time, dt.time]:
