@@ -51,6 +51,8 @@ def test_two_servers_get_different_ports():
     a, b = Metrics(), Metrics()
     pa, pb = a.serve("127.0.0.1", 0), b.serve("127.0.0.1", 0)
     assert pa != pb
-    a.fillers.inc()
-    assert "voicebox_fillers_total 1.0" in _get(pa)
-    assert "voicebox_fillers_total 0.0" in _get(pb)
+    a.add_agents(["x"])
+    b.add_agents(["x"])
+    a.fillers.labels("x").inc()
+    assert 'voicebox_fillers_total{agent="x"} 1.0' in _get(pa)
+    assert 'voicebox_fillers_total{agent="x"} 0.0' in _get(pb)
