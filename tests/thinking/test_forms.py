@@ -463,3 +463,47 @@ def test_a_read_back_that_says_at_before_the_time_does_not_say_it_twice():
     # Only the word right before the field, and only when the value starts with it.
     assert fill("that {name}", {"name": "that one"}) == "that one"
     assert fill("Chat {name}", {"name": "at noon"}) == "Chat at noon"
+
+
+# -- found by a held-out trade tried by text (a bike shop, not in the repo) ---------------------------
+def test_a_weekday_said_after_an_offer_takes_the_offered_day_not_the_nearest(dental, dental_router):
+    call = dental_call(dental, dental_router, local(2025, 3, 8, 9, 0))  # Saturday 9 am
+    call.say(f"{BOOK} tomorrow at 10 am")  # closed: offers Saturday, March 8 at 11 or Monday, March 10 at 10
+    call.say("ok what about Monday then")
+    assert call.values["when"] == local(2025, 3, 10, 10, 0)
+
+
+def test_a_new_day_after_an_offer_leaves_the_offer_so_a_later_yes_is_not_for_it(dental, dental_router):
+    call = dental_call(dental, dental_router, local(2025, 3, 8, 9, 0))
+    call.say(f"{BOOK} tomorrow at 10 am")  # offers Saturday at 11 and Monday at 10
+    d = call.say("actually, Wednesday")
+    assert "What time on Wednesday, March 12" in d.text, d.text
+    d = call.say("around 2")
+    assert call.values["when"] == local(2025, 3, 12, 14, 0), d.text
+    call.say("it's Sam O'Neill")
+    assert call.values["name"] == "Sam O'Neill"
+    call.say("yes")  # to the name question: never the Saturday offered three turns ago
+    assert call.values["when"] == local(2025, 3, 12, 14, 0)
+
+
+@pytest.mark.parametrize("answer, hour, minute", [
+    ("two", 14, 0), ("around 2", 14, 0), ("2ish", 14, 0), ("about two thirty", 14, 30), ("half past two", 14, 30),
+    ("quarter to three", 14, 45), ("two pm", 14, 0), ("um, say 3 in the afternoon", 15, 0), ("ten", 10, 0),
+])
+def test_a_time_answer_as_callers_say_it(dental, dental_router, answer, hour, minute):
+    call = dental_call(dental, dental_router, local(2025, 3, 5, 9, 0))  # a Wednesday
+    d = call.say(f"{BOOK} on Friday")
+    assert "What time on Friday, March 7" in d.text, d.text
+    call.say(answer)
+    assert call.values["when"] == local(2025, 3, 7, hour, minute)
+
+
+@pytest.mark.parametrize("said, name", [
+    ("it's Sam O'Neil", "Sam O'Neil"), ("my name is D'Arcy Smith", "D'Arcy Smith"),
+    ("this is Angus McDonald", "Angus McDonald"), ("my name is Mary-Jane Watson", "Mary-Jane Watson"),
+    ("it's Sam O\u2019Brien", "Sam O\u2019Brien"),
+])
+def test_names_with_apostrophes_and_capitals_inside_are_kept_whole(said, name):
+    from voicebox.thinking.form_fields import find_name
+
+    assert find_name(said, asked=False) == name

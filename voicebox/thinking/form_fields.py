@@ -25,8 +25,12 @@ _NUMBER_WORDS = {w: i for i, w in enumerate(
 _PHONE_RUN = re.compile(r"\+?\(?\d[\d\s().-]{4,}\d")
 MIN_PHONE_DIGITS = 6  # fewer is a time, a party size or a price, not an attempt at a phone number
 
+# One capitalised name word: "Dana", "O'Neill", "D'Arcy", "McDonald", "Mary-Jane" (ASR may
+# write the apostrophe curly).
+_NAME_WORD = r"[A-Z][a-z]*(?:[A-Z][a-z]+)?(?:['’-][A-Za-z][a-z]*)*"
 _NAME = re.compile(
-    r"\b(?i:my name is|my name's|name is|the name's|this is|it's|i am|i'm)\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)"
+    r"\b(?i:my name is|my name's|name is|the name's|this is|it's|i am|i'm)\s+(" + _NAME_WORD + r"(?:\s+" + _NAME_WORD
+    + r")?)(?![A-Za-z'’-])"
 )
 # Capitalized words that follow "I'm" or "it's" without being a name.
 _NOT_NAMES = {"Calling", "Looking", "Sorry", "Just", "Not", "Here", "Fine", "Good", "Interested", "Trying", "About",
@@ -133,7 +137,7 @@ def find_name(text: str, asked: bool) -> str | None:
     words = answer.split()
     if not 1 <= len(words) <= 4 or _NOT_A_NAME.search(answer) or any(w.capitalize() in _NOT_NAMES for w in words):
         return None
-    if not all(re.fullmatch(r"[A-Za-z][A-Za-z'.-]*", w) for w in words):
+    if not all(re.fullmatch(r"[A-Za-z][A-Za-z'’.-]*", w) for w in words):
         return None
     return " ".join(w if w[:1].isupper() else w.capitalize() for w in words)
 

@@ -26,7 +26,8 @@ from voicebox.outcomes.draft import OutcomeDraft, OutcomeNotStored, OutcomeSink,
 from voicebox.thinking.form_fields import (
     INVALID, Phone, find_choice, find_name, find_number, find_phone, mentions, spoken_digits,
 )
-from voicebox.thinking.opening_hours import Clock, Moment, OpeningHours, parse_moment, say_day, say_time
+from voicebox.thinking.opening_hours import (WEEKDAY_NAMES, Clock, Moment, OpeningHours, parse_moment, say_day,
+                                             say_time)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -165,7 +166,8 @@ class FormSession:
                 names.append(f.name)
             elif f.type == "text" and asked and text.strip():
                 names.append(f.name)
-            elif f.type == "datetime" and parse_moment(text, self._now(), self.agent.language) is not None:
+            elif f.type == "datetime" and parse_moment(text, self._now(), self.agent.language,
+                                                       expect_time=asked and f.name in self.day_only) is not None:
                 names.append(f.name)
         return names
 
@@ -242,7 +244,8 @@ class FormSession:
 
     def _read_when(self, f: FormField, text: str, turn: _Turn, asked: bool) -> None:
         now = self._now()
-        moment = parse_moment(text, now, self.agent.language)
+        # Asked "what time on Tuesday?", a bare "two" is an hour.
+        moment = parse_moment(text, now, self.agent.language, expect_time=asked and f.name in self.day_only)
         if moment is None:
             if asked and self.stage != "offering":
                 turn.problems.append(f.invalid_line())
@@ -269,6 +272,7 @@ class FormSession:
             else:
                 self.values.pop(f.name, None)
                 self.day_only[f.name] = day
+                self._leave_offer(f)  # another day: the times offered before are no longer the question
                 if self.hours is not None and not self.hours.ranges_on(day):
                     self._offer(f, self._combine(day, dt.time(12)), turn,
                                 self.hours.slot_problem(*self._slot(f, day, dt.time(12)), self._lead(f)))
@@ -294,8 +298,7 @@ class FormSession:
             return
         self.day_only.pop(f.name, None)
         self._set(f, start, turn)
-        if self.stage == "offering":
-            self.stage = "asking"
+        self._leave_offer(f)
 
     def _open_half(self, f: FormField, day: dt.date, t: dt.time) -> dt.time:
         """"Friday at eight" to a restaurant open 12-23 is 8 pm; to a clinic open 8-17, 8 am.
@@ -359,12 +362,24 @@ class FormSession:
         for word, i in _ORDINALS.items():
             if mentions(low, [word]):
                 return self.offered[i] if -len(self.offered) <= i < len(self.offered) else None
+        weekday = _weekday_named(low)
         for s in self.offered:
-            same_day = moment.day is None or moment.day == s.date()
+            # "what about Tuesday" after "Saturday at 12 or Tuesday, December 15 at 12": the
+            # Tuesday offered, not the nearest Tuesday (only a weekday was said, no date).
+            same_day = moment.day is None or moment.day == s.date() or (
+                weekday is not None and weekday == s.weekday() and not re.search(r"\d", low))
             same_time = moment.time is None or moment.time == s.time().replace(tzinfo=None)
             if same_day and same_time and (moment.day is not None or moment.time is not None):
                 return s
         return None
+
+    def _leave_offer(self, f: FormField) -> None:
+        """The caller answered the offer with a time of their own: a later yes is not for it."""
+        if self.stage == "offering" and self.offered_for is f:
+            self.offered = []
+            self.offered_for = None
+            self.stage = "asking"
+            self.asking = f
 
     def _take_offer(self, f: FormField, start: dt.datetime) -> None:
         self.values[f.name] = start
@@ -502,6 +517,12 @@ class FormSession:
             if mentions(text, f.called_words()):
                 return f
         return None
+
+
+def _weekday_named(low: str) -> int | None:
+    """The one weekday a sentence names (0 = Monday), else None."""
+    named = {i for i, day in enumerate(WEEKDAY_NAMES) if re.search(rf"\b{day.lower()}\b", low)}
+    return named.pop() if len(named) == 1 else None
 
 
 def fill(template: str, values: dict[str, str]) -> str:

@@ -94,11 +94,60 @@ class When:
     now: bool = False
 
 
-def _prepare(text: str) -> tuple[str, bool, bool]:
-    """Lowercased text with bare hours made explicit ('at 5' -> 'at 5:00', which dateparser
-    reads; it drops a bare 'at 5' after 'tomorrow'), whether am/pm was said, and whether the
-    caller spoke of the afternoon or evening."""
-    low = text.lower()
+_HOUR = r"(\d{1,2}|" + "|".join(_NUMBER_WORDS) + r")"
+_MINUTE_WORDS = {"oh five": 5, "o five": 5, "ten": 10, "fifteen": 15, "twenty": 20, "thirty": 30,
+                 "forty": 40, "forty five": 45, "forty-five": 45, "fifty": 50}
+_MINUTES = r"([0-5]\d|" + "|".join(sorted(_MINUTE_WORDS, key=len, reverse=True)) + r")"
+# "around 2", "about two", "say 3": a hedged hour, when what follows ends the thought (so
+# "about 2 weeks" stays a duration).
+_HEDGED_HOUR = re.compile(
+    r"\b(?:around|about|roughly|approximately|say|maybe|after|like)\s+" + _HOUR
+    + r"(?=\s*(?:$|[,.?!;]|a\.?m|p\.?m|o'clock|ish\b|or so|then\b|please\b|if\b|in the\b|on\b|"
+    r"tomorrow|today|this\b|next\b|would\b|works?\b|is\b|ok\b|okay\b))")
+_ISH = re.compile(r"\b" + _HOUR + r"\s*-?ish\b")
+_HOUR_AND_MINUTES = re.compile(r"\b" + _HOUR + r"\s+" + _MINUTES + r"\b(?!\s*(?:day|week|month|year|minute|hour)s?\b)")
+_PAST_TO = re.compile(r"\b(half|quarter)\s+(past|after|to)\s+" + _HOUR + r"\b")
+_HALF_HOUR_UK = re.compile(r"\bhalf\s+" + _HOUR + r"\b")  # "half two": 2:30 in British speech
+_WORD_BEFORE_DIAL = re.compile(r"\b(" + "|".join(_NUMBER_WORDS) + r")(?=\s*(?:a\.?m|p\.?m|o'clock)\b)")
+_FILLER = re.compile(r"\b(?:um+|uh+|er+|erm|hmm+|maybe|say|let's say|how about|what about|about|around|"
+                     r"roughly|like|ish|or so|please|then|i guess|i think|probably)\b|[,.?!]")
+
+
+def _hour(word: str) -> int:
+    return int(_NUMBER_WORDS.get(word, word))
+
+
+def _spoken_times(low: str, expect_time: bool) -> str:
+    """Clock times as callers say them, written as digits the rest of the parser reads:
+    "two pm" -> "2 pm", "half past two" -> "at 2:30", "quarter to three" -> "at 2:45",
+    "two thirty" -> "at 2:30", "around 2" / "2ish" -> "at 2". With ``expect_time`` (the
+    caller was just asked for a time), a bare hour is one too: "two" -> "at 2"."""
+    def past_to(m: re.Match) -> str:
+        hour, minutes = _hour(m.group(3)), 30 if m.group(1) == "half" else 15
+        if m.group(2) == "to":
+            hour, minutes = (hour - 1) % 12 or 12, 60 - minutes
+        return f"at {hour}:{minutes:02d}"
+
+    low = _WORD_BEFORE_DIAL.sub(lambda m: _NUMBER_WORDS[m.group(1)], low)
+    low = _PAST_TO.sub(past_to, low)
+    low = _HALF_HOUR_UK.sub(lambda m: f"at {_hour(m.group(1))}:30", low)
+    low = _HOUR_AND_MINUTES.sub(
+        lambda m: f"at {_hour(m.group(1))}:{int(_MINUTE_WORDS.get(m.group(2), m.group(2) if m.group(2).isdigit() else 0)):02d}"
+        if 1 <= _hour(m.group(1)) <= 12 else m.group(0), low)
+    low = _HEDGED_HOUR.sub(lambda m: f"at {_hour(m.group(1))}", low)
+    low = _ISH.sub(lambda m: f"at {_hour(m.group(1))}", low)
+    if expect_time:
+        bare = _FILLER.sub(" ", low).split()
+        if len(bare) == 1 and re.fullmatch(_HOUR, bare[0]) and 1 <= _hour(bare[0]) <= 12:
+            low = f"at {_hour(bare[0])}"
+    return re.sub(r"\bat\s+at\b", "at", low)
+
+
+def _prepare(text: str, expect_time: bool = False) -> tuple[str, bool, bool]:
+    """Lowercased text with spoken times written as digits and bare hours made explicit
+    ('at 5' -> 'at 5:00', which dateparser reads; it drops a bare 'at 5' after 'tomorrow'),
+    whether am/pm was said, and whether the caller spoke of the afternoon or evening."""
+    low = _spoken_times(text.lower(), expect_time)
     low = re.sub(r"\bat (" + "|".join(_NUMBER_WORDS) + r")\b", lambda m: f"at {_NUMBER_WORDS[m.group(1)]}", low)
     said_ampm = bool(_SAID_AMPM.search(low))
     evening = bool(_EVENING.search(low))
@@ -165,18 +214,19 @@ class Moment:
     either_half: bool = False
 
 
-def parse_moment(text: str, now: dt.datetime, language: str = "en") -> Moment | None:
+def parse_moment(text: str, now: dt.datetime, language: str = "en", expect_time: bool = False) -> Moment | None:
     """The day, time and part of the day ``text`` names, relative to ``now`` (aware, local);
     None when it names none of them. The last mention wins ("Monday, no, Wednesday").
 
     Unlike ``parse_when``, a time said without a day leaves the day unset (a correction of the
     time keeps the day already chosen), and a day of the month already past this month ("on the
     24th" on the 25th) is next month's, a date already past this year next year's.
+    ``expect_time``: the caller was just asked for a time, so a bare "two" is 2 o'clock.
     """
     from dateparser.date import DateDataParser
     from dateparser.search import search_dates
 
-    low, said_ampm, evening = _prepare(text)
+    low, said_ampm, evening = _prepare(text, expect_time)
     parts = _PART_OF_DAY.findall(low)
     part = parts[-1] if parts else None
     time = None
