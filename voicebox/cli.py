@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     cap_malloc_arenas()  # before any thread starts: keeps RSS flat over many calls (voicebox/memory.py)
     cfg = load_config(args.config, _overrides(args))
-    setup_logging(cfg.log.level)
+    setup_logging(cfg.log.level, cfg.log.format)
     if cfg.privacy.content == "full":
         log.warning("privacy.content=full: caller and agent words will be written to call records and logs")
     agents = load_directory(cfg)  # every agent file, checked before anything loads
@@ -44,10 +44,10 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         engines = load_shared_engines(cfg, agents.agents)
     except ModelError as e:
-        log.error("error model.missing %s", e)
+        log.error("error model.missing %s", e, extra={"code": "model.missing"})
         return 2
     except ModelStartFailed as e:  # models.llm_on_failure = "exit"
-        log.error("error %s", e)
+        log.error("error %s", e, extra={"code": e.code})
         return 2
 
     from voicebox.pipeline import preload_call_modules

@@ -339,6 +339,11 @@ class VadConfig(_Strict):
 
 class LogConfig(_Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = Field(
+        "text",
+        description="text: one line per record for people; json: one JSON object per line (timestamp, level, "
+        "logger, message, and session, agent, code, stage where the record has them) for a log shipper.",
+    )
 
 
 class PrivacyConfig(_Strict):

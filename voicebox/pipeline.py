@@ -16,7 +16,6 @@ silence: a failing step queues an apology and asks the SIP side to hang up once 
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 import time
@@ -38,6 +37,7 @@ from voicebox.listening.noise_floor import SpeechLevelGate
 from voicebox.listening.partial_stats import PartialStatsBook
 from voicebox.listening.transcriber import Transcript, reliability, usable_partial
 from voicebox.listening.turns import Growing, Paused, SpeechStarted, TurnDetector, TurnEnded, webrtc_classifier
+from voicebox.logs import context_log
 from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.records.recording import CallerTrack, CallRecording
 from voicebox.speaking.fillers import first_audio_deadline, predict_reply_first_audio
@@ -144,7 +144,7 @@ class CallPipeline:
         self._hang_up = hang_up
         self.events = events
         self._transfer = transfer
-        self.log = logging.LoggerAdapter(logging.getLogger("voicebox.call"), {"session": session})
+        self.log = context_log("voicebox.call", session=session, agent=agent_id)
         self.rate = cfg.media.clock_rate_hz
         self.frame_samples = self.rate * cfg.media.frame_ms // 1000
         self.recording = recording

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import platform
+import time
 import urllib.request
+from importlib import metadata
 
-from voicebox.telemetry.metrics import Metrics
+from voicebox.telemetry import metrics as metrics_module
+from voicebox.telemetry.metrics import Metrics, build_versions
 
 
 def _get(port: int, path: str = "/metrics") -> str:
@@ -24,7 +28,7 @@ def test_serve_on_port_zero_returns_the_bound_port_and_serves_metrics():
     assert 'voicebox_calls_total{agent="dental"} 2.0' in body
     assert 'voicebox_errors_total{agent="dental",code="sip.rtp_timeout"} 1.0' in body
     assert "# TYPE voicebox_turn_stage_seconds histogram" in body
-    # its own registry: no process/GC collectors from the global default registry
+    # its own registry: the global default registry's collectors (GC) are not in it
     assert "python_gc_objects_collected_total" not in body
 
 
@@ -56,3 +60,34 @@ def test_two_servers_get_different_ports():
     a.fillers.labels("x").inc()
     assert 'voicebox_fillers_total{agent="x"} 1.0' in _get(pa)
     assert 'voicebox_fillers_total{agent="x"} 0.0' in _get(pb)
+
+
+def test_build_info_names_the_versions_this_process_runs():
+    m = Metrics()
+    (sample,) = [s for f in m.registry.collect() if f.name == "voicebox_build_info" for s in f.samples]
+    assert sample.value == 1
+    assert sample.labels == {
+        "version": metadata.version("voicebox"), "pjsua2": metadata.version("pjsua2-python"),
+        "llama_cpp": metadata.version("llama-cpp-python"), "python": platform.python_version(),
+    }
+    body = _get(m.serve("127.0.0.1", 0))
+    assert f'voicebox_build_info{{llama_cpp="{sample.labels["llama_cpp"]}",' in body
+
+
+def test_a_package_not_installed_is_unknown_not_an_error(monkeypatch):
+    monkeypatch.setitem(metrics_module.BUILD_PACKAGES, "pjsua2", "no-such-distribution-voicebox")
+    assert build_versions()["pjsua2"] == "unknown"
+
+
+def test_the_process_and_platform_are_exported():
+    m = Metrics()
+    rss = m.registry.get_sample_value("process_resident_memory_bytes")
+    assert rss is not None and rss > 10 * 2**20  # this Python with numpy and pydantic loaded
+    start = m.registry.get_sample_value("process_start_time_seconds")
+    assert start is not None and start <= time.time()
+    assert m.registry.get_sample_value("process_cpu_seconds_total") > 0
+    assert m.registry.get_sample_value("process_open_fds") > 0
+    py = platform.python_version_tuple()
+    assert m.registry.get_sample_value(
+        "python_info", {"implementation": platform.python_implementation(), "major": py[0], "minor": py[1],
+                        "patchlevel": py[2], "version": platform.python_version()}) == 1

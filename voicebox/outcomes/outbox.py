@@ -114,7 +114,8 @@ class Outbox:
                 next_due = self.step(route)
             except Exception as e:  # noqa: BLE001 -- a locked or full database: the worker keeps going
                 log.error("error outbox.failed agent=%s channel=%s: %s", route.agent, route.channel.name,
-                          type(e).__name__ if not isinstance(e, sqlite3.Error) else e)
+                          type(e).__name__ if not isinstance(e, sqlite3.Error) else e,
+                          extra={"code": "outbox.failed", "agent": route.agent})
                 next_due = None
             if self._stop.is_set():
                 break
@@ -159,7 +160,8 @@ class Outbox:
         if permanent or tries >= route.retries.max_tries:
             self.store.mark_failed(d.seq, error, None)
             why = "permanent failure" if permanent else f"{tries} tries"
-            log.error("error outcome.dead id=%s channel=%s after %s: %s", d.outcome_id, name, why, redact(reason))
+            log.error("error outcome.dead id=%s channel=%s after %s: %s", d.outcome_id, name, why, redact(reason),
+                      extra={"code": "outcome.dead", "agent": route.agent})
             return
         delay = backoff_s(route.retries, tries, self._rng)
         self.store.mark_failed(d.seq, error, self.clock() + delay)

@@ -114,7 +114,7 @@ class OutcomeService:
             try:
                 self.purge()
             except Exception as e:  # noqa: BLE001 -- retention retries tomorrow; the outbox goes on
-                log.error("error outcomes.purge_failed %s", e)
+                log.error("error outcomes.purge_failed %s", e, extra={"code": "outcomes.purge_failed"})
 
     # --- OutcomeSink ---------------------------------------------------------------------------
 

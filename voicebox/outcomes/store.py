@@ -178,7 +178,8 @@ class OutcomeStore:
             except SlotTaken:
                 raise
             except sqlite3.Error as e:
-                log.error("error outcome.not_stored agent=%s kind=%s: %s", draft.agent, draft.kind, e)
+                log.error("error outcome.not_stored agent=%s kind=%s: %s", draft.agent, draft.kind, e,
+                          extra={"code": "outcome.not_stored", "agent": draft.agent})
                 raise OutcomeNotStored(f"outcome not stored: {e}") from e
         log.info("outcome.stored id=%s agent=%s kind=%s deliveries=%d",
                  oid, draft.agent, draft.kind, len(self.channels.get(draft.agent, ())))

@@ -5,12 +5,12 @@ Everything a call reports goes through here, so the content policy is applied in
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from voicebox.config import BudgetConfig
+from voicebox.logs import context_log
 from voicebox.records.content import ContentPolicy
 from voicebox.records.store import RecordStore
 from voicebox.telemetry.metrics import Metrics
@@ -65,6 +65,11 @@ class TurnTimeline:
         }
 
 
+# Error codes whose prefix names a stage of a caller's turn (hearing, thinking, speaking): the
+# log record's ``stage`` field, so a JSON log can be split by stage the way the metrics are.
+PIPELINE_STAGES = frozenset({"stt", "llm", "tts"})
+
+
 class CallEvents:
     def __init__(
         self, session: str, store: RecordStore | None, metrics: Metrics | None, policy: ContentPolicy,
@@ -76,7 +81,7 @@ class CallEvents:
         self.metrics = metrics
         self.policy = policy
         self.budget = budget
-        self.log = logging.LoggerAdapter(logging.getLogger("voicebox.call"), {"session": session})
+        self.log = context_log("voicebox.call", session=session, agent=agent)
         self.started = time.time()
 
     def event(self, name: str, **fields: Any) -> None:
@@ -96,7 +101,12 @@ class CallEvents:
         self.event("filler", **fields)
 
     def error(self, code: str, **fields: Any) -> None:
-        self.log.error("error %s", code)
+        # The code as a field too: a JSON log is filtered on it without parsing the message.
+        stage = code.partition(".")[0]
+        extra: dict[str, Any] = {"code": code, **({"stage": stage} if stage in PIPELINE_STAGES else {})}
+        if fields.get("turn") is not None:
+            extra["turn"] = fields["turn"]
+        self.log.error("error %s", code, extra=extra)
         if self.metrics is not None:
             self.metrics.errors.labels(self.agent, code).inc()
         self.event("error", code=code, **fields)
@@ -149,4 +159,5 @@ class CallEvents:
             tl.turn, tl.source, tl.intent or "-", self.policy.for_log(tl.caller_text),
             *(fmt(v) for v in stages.values()),
             f" budget_miss={','.join(misses)}" if misses else "",
+            extra={"turn": tl.turn, "budget_misses": misses},
         )

@@ -91,4 +91,4 @@ class RetentionJob:
             try:
                 self.run_once()
             except OSError as e:
-                log.error("error records.purge_failed %s", e)
+                log.error("error records.purge_failed %s", e, extra={"code": "records.purge_failed"})

@@ -90,4 +90,4 @@ class RecordStore:
                 f.write(json.dumps(rec, separators=(",", ":")) + "\n")
             except Exception as e:  # noqa: BLE001 -- one bad event must not end the writer
                 self.lost += 1
-                log.error("error records.write_failed %s", e, extra={"session": session})
+                log.error("error records.write_failed %s", e, extra={"session": session, "code": "records.write_failed"})

@@ -8,9 +8,30 @@ server answering as several agents (``[agents]``) reports each business apart; `
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterable
+from importlib import metadata
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry, Counter, Gauge, Histogram, PlatformCollector, ProcessCollector, start_http_server,
+)
+
+# The distributions whose versions decide how a call behaves: a latency change across a fleet is
+# first checked against these (``voicebox_build_info``).
+BUILD_PACKAGES = {"version": "voicebox", "pjsua2": "pjsua2-python", "llama_cpp": "llama-cpp-python"}
+
+
+def build_versions() -> dict[str, str]:
+    """The ``voicebox_build_info`` labels: installed versions ("unknown" for one not installed as a
+    distribution, e.g. run from a source tree without ``pip install -e``) and Python's."""
+    versions = {}
+    for label, dist in BUILD_PACKAGES.items():
+        try:
+            versions[label] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[label] = "unknown"
+    return {**versions, "python": platform.python_version()}
+
 
 # Latency buckets for telephone turn-taking: 50 ms resolution where it matters.
 LATENCY_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0)
@@ -19,6 +40,17 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        # The serve process's own CPU, RSS, open files and start time (process_*), and python_info:
+        # the registry is our own (one per Metrics), so the default registry's copies are not in it.
+        # The language model's worker is a child process: its memory is not in process_*.
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        versions = build_versions()
+        self.build_info = Gauge(
+            "voicebox_build_info", "Always 1; the labels are the versions this process runs", list(versions),
+            registry=r,
+        )
+        self.build_info.labels(**versions).set(1)
         self.calls_active = Gauge("voicebox_calls_active", "Calls in progress", ["agent"], registry=r)
         self.calls_total = Counter("voicebox_calls_total", "Calls answered", ["agent"], registry=r)
         # Refused before any agent answered (capacity, load, or nobody at the dialled user).

@@ -95,13 +95,13 @@ class RegisteredAccount(pj.Account):
         try:
             self.registration.on_incoming(self, prm)
         except Exception:
-            log.exception("error sip.callback_failed")
+            log.exception("error sip.callback_failed", extra={"code": "sip.callback_failed"})
 
     def onRegState(self, prm: pj.OnRegStateParam) -> None:  # noqa: N802
         try:
             self.registration.on_reg_state(prm.code, prm.reason, prm.expiration)
         except Exception:
-            log.exception("error sip.callback_failed")
+            log.exception("error sip.callback_failed", extra={"code": "sip.callback_failed"})
 
 
 class Registration:
@@ -144,7 +144,8 @@ class Registration:
         self.registered = False
         wait = self.backoff.failed(time.monotonic())
         self.waits_s.append(wait)
-        log.warning("error sip.register_failed status=%d reason=%s retry_in=%.0f s", code, reason, wait)
+        log.warning("error sip.register_failed status=%d reason=%s retry_in=%.0f s", code, reason, wait,
+                    extra={"code": "sip.register_failed"})
 
     def tick(self, now: float) -> None:
         """From the SIP thread's housekeeping: re-register when the back-off says so."""
@@ -154,7 +155,8 @@ class Registration:
             except pj.Error as e:
                 wait = self.backoff.failed(now)
                 self.waits_s.append(wait)
-                log.warning("error sip.register_failed %s retry_in=%.0f s", e.info(), wait)
+                log.warning("error sip.register_failed %s retry_in=%.0f s", e.info(), wait,
+                            extra={"code": "sip.register_failed"})
 
     def unregister(self) -> None:
         """Drain: tell the PBX to stop sending calls here (calls in progress go on)."""
@@ -165,7 +167,7 @@ class Registration:
             self.account.setRegistration(False)
             self._unregister_pending = True
         except pj.Error as e:
-            log.warning("error sip.unregister_failed %s", e.info())
+            log.warning("error sip.unregister_failed %s", e.info(), extra={"code": "sip.unregister_failed"})
 
     @property
     def unregister_pending(self) -> bool:

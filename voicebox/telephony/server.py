@@ -24,6 +24,7 @@ from voicebox.agent_directory import AgentDirectory
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.config import Config
 from voicebox.engines import Engines
+from voicebox.logs import context_log
 from voicebox.outcomes.draft import OutcomeSink
 from voicebox.pipeline import CallPipeline
 from voicebox.records.call_events import CallEvents
@@ -96,7 +97,7 @@ class AgentCall(pj.Call):
         super().__init__(acc, call_id)
         self.server = server
         self.session = uuid.uuid4().hex[:12]
-        self.log = logging.LoggerAdapter(log, {"session": self.session})
+        self.log = context_log(log, session=self.session)
         self.pipeline: CallPipeline | None = None  # read by onDtmfDigit, which may run on a media thread
 
     # An exception escaping a pjsua2 callback is printed by SWIG and forgotten, leaving the
@@ -107,7 +108,7 @@ class AgentCall(pj.Call):
             if ci.state == pj.PJSIP_INV_STATE_DISCONNECTED:
                 self.server.on_disconnected(self, ci.lastStatusCode, ci.lastReason)
         except Exception:
-            self.log.exception("error sip.callback_failed")
+            self.log.exception("error sip.callback_failed", extra={"code": "sip.callback_failed"})
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:  # noqa: N802
         pipeline = self.pipeline  # O(1) hand-off: this can run on a media thread
@@ -118,13 +119,13 @@ class AgentCall(pj.Call):
         try:
             self.server.on_transfer_status(self, prm.statusCode, prm.finalNotify)
         except Exception:
-            self.log.exception("error sip.callback_failed")
+            self.log.exception("error sip.callback_failed", extra={"code": "sip.callback_failed"})
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         try:
             self.server.on_media(self)
         except Exception:
-            self.log.exception("error sip.callback_failed")
+            self.log.exception("error sip.callback_failed", extra={"code": "sip.callback_failed"})
             self.server.fail_call(self, "sip.callback_failed")
 
 
@@ -137,7 +138,7 @@ class AgentAccount(pj.Account):
         try:
             self.server.on_incoming(self, prm)
         except Exception:
-            log.exception("error sip.callback_failed")
+            log.exception("error sip.callback_failed", extra={"code": "sip.callback_failed"})
 
 
 class SipServer:
@@ -293,7 +294,7 @@ class SipServer:
             try:
                 fn()
             except Exception:
-                log.exception("error sip.command_failed")
+                log.exception("error sip.command_failed", extra={"code": "sip.command_failed"})
 
     def _shutdown(self) -> None:
         for slot in list(self.slots.values()):
@@ -371,6 +372,7 @@ class SipServer:
         )
         # The caller's URI usually carries their phone number: kept only at content level "full".
         caller = ci.remoteUri if self.cfg.privacy.content == "full" else None
+        call.log.bind(agent=agent_id)  # every later line of the call, pjsua2's callbacks' included
         call.log.info("call start agent=%s sip_call_id=%s", agent_id, call_id)
         if self.store is not None:
             self.store.open(call.session)
@@ -545,7 +547,7 @@ class SipServer:
         try:
             slot.call.xfer(uri, pj.CallOpParam(True))
         except pj.Error as e:
-            slot.call.log.warning("error sip.transfer_failed %s", e.info())
+            slot.call.log.warning("error sip.transfer_failed %s", e.info(), extra={"code": "sip.transfer_failed"})
             if slot.events is not None:
                 slot.events.error("sip.transfer_failed")
             if slot.pipeline is not None:
@@ -597,7 +599,7 @@ class SipServer:
         try:
             slot.call.hangup(op)
         except pj.Error as e:
-            slot.call.log.warning("error sip.hangup_failed %s", e.info())
+            slot.call.log.warning("error sip.hangup_failed %s", e.info(), extra={"code": "sip.hangup_failed"})
 
     def _bury(self) -> None:
         """Release what ended calls held, on the loop turn after their DISCONNECTED callback.

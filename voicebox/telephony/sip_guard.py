@@ -305,7 +305,7 @@ class SipGuard:
                                 host, self.admission.connections.live(host), self.admission.connections.live())
                 self._lib.pjsip_transport_shutdown2(key, 1)
         except Exception:
-            log.exception("error sip.guard_failed")
+            log.exception("error sip.guard_failed", extra={"code": "sip.guard_failed"})
 
     def pjsua_max_calls(self) -> int:
         """pjsua's call slots: what was asked for, clamped to the build's PJSUA_MAX_CALLS."""
@@ -426,7 +426,7 @@ class SipGuard:
             self._count(f"unparsed_{reply.status}")
             self._send_raw(reply.render(copied, "voicebox"), src, port)
         except Exception:
-            log.exception("error sip.guard_failed")
+            log.exception("error sip.guard_failed", extra={"code": "sip.guard_failed"})
 
     def _send_raw(self, data: bytes, host: str, port: int) -> None:
         """Send ``data`` from the SIP UDP port to ``host:port`` (pjsip copies it before returning)."""
@@ -448,7 +448,7 @@ class SipGuard:
             _, src = self._read(rdata)
             return 0 if self.admission.networks.allows(src) else 1
         except Exception:
-            log.exception("error sip.guard_failed")
+            log.exception("error sip.guard_failed", extra={"code": "sip.guard_failed"})
             return 0
 
     def _on_guard(self, rdata: int) -> int:
@@ -460,7 +460,7 @@ class SipGuard:
                 self.admission.connections.spoke(c_void_p.from_address(rdata + TP_INFO_TRANSPORT).value or 0)
             return 1 if self._decide(rdata, raw, src) else 0
         except Exception:
-            log.exception("error sip.guard_failed")
+            log.exception("error sip.guard_failed", extra={"code": "sip.guard_failed"})
             return 1 if self.fail_closed else 0
 
     def _decide(self, rdata: int, raw: bytes, src: str) -> bool:
@@ -541,6 +541,6 @@ class SipGuard:
                 self._respond(rdata, 501, "Not Implemented", [("Allow", ALLOW)])
             return 1
         except Exception:
-            log.exception("error sip.guard_failed")
+            log.exception("error sip.guard_failed", extra={"code": "sip.guard_failed"})
             return 0
 

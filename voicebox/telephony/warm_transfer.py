@@ -63,13 +63,13 @@ class TargetCall(pj.Call):
             ci = self.getInfo()
             self.owner.on_target_state(ci.state, ci.lastStatusCode)
         except Exception:
-            log.exception("error sip.callback_failed")
+            log.exception("error sip.callback_failed", extra={"code": "sip.callback_failed"})
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:  # noqa: N802
         try:
             self.owner.on_target_media()
         except Exception:
-            log.exception("error sip.callback_failed")
+            log.exception("error sip.callback_failed", extra={"code": "sip.callback_failed"})
 
 
 class WarmTransfer:
@@ -211,7 +211,7 @@ class WarmTransfer:
             seconds = len(audio) / self.rate_hz
             self._submit(lambda: self._summary_ready(path, seconds))
         except Exception:
-            self.log.exception("error sip.warm_summary_failed")
+            self.log.exception("error sip.warm_summary_failed", extra={"code": "sip.warm_summary_failed"})
             self._submit(self._summary_lost)
 
     def _summary_ready(self, path: Path, seconds: float) -> None:
@@ -289,4 +289,4 @@ class WarmTransfer:
         try:
             call.hangup(pj.CallOpParam(True))
         except pj.Error as e:
-            self.log.warning("error sip.warm_hangup_failed %s", e.info())
+            self.log.warning("error sip.warm_hangup_failed %s", e.info(), extra={"code": "sip.warm_hangup_failed"})

@@ -284,7 +284,8 @@ class WorkerModel:
 
     def _failed(self, proc: subprocess.Popen, code: str, detail: str) -> None:
         """Take the child out of service and restart it in the background."""
-        log.error("%s worker (pid %d) failed: %s (%s); restarting", self.name, proc.pid, code, detail)
+        log.error("%s worker (pid %d) failed: %s (%s); restarting", self.name, proc.pid, code, detail,
+                  extra={"code": code, "stage": "llm"})
         _kill(proc)  # SIGKILL before the caller hears of it: a hung llama.cpp may never read again
         with self._state:
             conn = self._conn if self._proc is proc else None
