@@ -507,3 +507,32 @@ def test_names_with_apostrophes_and_capitals_inside_are_kept_whole(said, name):
     from voicebox.thinking.form_fields import find_name
 
     assert find_name(said, asked=False) == name
+
+
+def test_the_earliest_offers_the_first_free_times_after_the_lead(dental, dental_router):
+    call = dental_call(dental, dental_router, local(2025, 3, 8, 9, 0))  # Saturday 9 am, open 9-13, 2 h lead
+    call.say(BOOK)
+    d = call.say("what's the earliest you have?")
+    assert d.tier == "booking"
+    assert "Saturday, March 8 at 11 am or Saturday, March 8 at 11:30 am" in d.text, d.text
+    d = call.say("the second one")
+    assert call.values["when"] == local(2025, 3, 8, 11, 30)
+    assert "didn't catch" not in d.text, d.text  # the pick settled the time: nothing to complain about
+
+
+def test_the_earliest_on_a_day_starts_at_its_opening(dental, dental_router):
+    call = dental_call(dental, dental_router, local(2025, 3, 5, 10, 0))  # a Wednesday
+    call.say(f"{BOOK} on Friday at 9 am")
+    d = call.say("what's the first available on Monday?")
+    assert "Monday, March 10 at 8 am or Monday, March 10 at 8:30 am" in d.text, d.text
+    assert "when" not in call.values  # offered, not taken, until the caller picks
+    call.say("yes")
+    assert call.values["when"] == local(2025, 3, 10, 8, 0)
+
+
+def test_the_earliest_skips_a_time_another_call_holds(dental, dental_router):
+    sink = MemorySink(busy=[(local(2025, 3, 8, 11, 0), local(2025, 3, 8, 11, 30))])
+    call = dental_call(dental, dental_router, local(2025, 3, 8, 9, 0), sink)
+    call.say(BOOK)
+    d = call.say("what's the soonest you can do?")
+    assert "Saturday, March 8 at 11:30 am or Saturday, March 8 at 12 pm" in d.text, d.text

@@ -76,6 +76,7 @@ class FormSession:
         self.day_only: dict[str, dt.date] = {}  # datetime fields given a day without a time
         self.offered: list[dt.datetime] = []
         self.offered_for: FormField | None = None
+        self._offer_lines: list[str] = []  # what the last soonest-offer said
 
     @property
     def active(self) -> bool:
@@ -104,6 +105,8 @@ class FormSession:
             return True
         if self.asking is not None and self.asking.type == "text" and self.stage == "asking":
             return True
+        if _SOONEST.search(text.lower()) and any(f.type == "datetime" for f in self.form.fields):
+            return True  # "what's the earliest you have?": the form offers its first free times
         if self.asking is not None and self.asking.type in ("phone", "number") and re.search(
                 r"\d", spoken_digits(text)):
             return True  # an attempt at the number asked for, if a poor one: it is asked again
@@ -136,7 +139,7 @@ class FormSession:
             if pick is not None:
                 target = self.offered_for
                 self._take_offer(target, pick)
-                turn = self._read(text)
+                turn = self._read(text, skip=target.name)
                 turn.filled.insert(0, target.name)
                 return FormReply(self._next(turn), "offered time taken")
         turn = self._read(text)
@@ -171,7 +174,8 @@ class FormSession:
                 names.append(f.name)
         return names
 
-    def _read(self, text: str) -> _Turn:
+    def _read(self, text: str, skip: str | None = None) -> _Turn:
+        """What ``text`` fills; ``skip``: a field this sentence already settled (an offer it picked)."""
         turn = _Turn()
         asking = self.asking
         if asking is not None and asking.type == "text" and self.stage == "asking":
@@ -180,6 +184,8 @@ class FormSession:
             turn.filled.append(asking.name)
             return turn
         for f in self.form.fields:
+            if f.name == skip:
+                continue
             asked = f is asking
             if f.type == "name":
                 name = find_name(text, asked)
@@ -207,9 +213,9 @@ class FormSession:
                     turn.problems.append(f.invalid_line())
             elif f.type == "datetime":
                 self._read_when(f, text, turn, asked)
-        if turn.filled:
-            # What was understood outweighs a complaint about the field that was asked for: a
-            # caller who answers another question first is not told they were not understood.
+        if turn.filled or turn.offered:
+            # What was understood (or offered) outweighs a complaint about the field that was asked
+            # for: a caller who answers another question first is not told they were not understood.
             turn.problems = [p for p in turn.problems if p not in {x.invalid_line() for x in self.form.fields
                                                                     if x is asking and x.name not in turn.filled}]
         return turn
@@ -246,6 +252,11 @@ class FormSession:
         now = self._now()
         # Asked "what time on Tuesday?", a bare "two" is an hour.
         moment = parse_moment(text, now, self.agent.language, expect_time=asked and f.name in self.day_only)
+        if _SOONEST.search(text.lower()) and self.hours is not None:
+            self._offer_soonest(f, moment)
+            turn.offered = True
+            turn.problems.extend(self._offer_lines)
+            return
         if moment is None:
             if asked and self.stage != "offering":
                 turn.problems.append(f.invalid_line())
@@ -372,6 +383,36 @@ class FormSession:
             if same_day and same_time and (moment.day is not None or moment.time is not None):
                 return s
         return None
+
+    def _offer_soonest(self, f: FormField, moment: Moment | None) -> None:
+        """Offer the first free times: from now (with the lead), or from the start of the day
+        named ("what's the earliest on Thursday?")."""
+        assert self.hours is not None
+        earliest = self.hours.earliest(self._lead(f))
+        day = earliest.date()
+        if moment is not None and moment.day is not None and moment.day > day:
+            day = moment.day
+        free = self._free(f)
+        found: list[dt.datetime] = []
+        for _ in range(SOONEST_SEARCH_DAYS):
+            for start in self.hours.grid(day, self._minutes(f)):
+                if start >= earliest and free(*self._slot(f, day, start.time().replace(tzinfo=None))):
+                    found.append(start)
+                    if len(found) == 2:
+                        break
+            if len(found) == 2:
+                break
+            day += dt.timedelta(days=1)
+        self.values.pop(f.name, None)
+        self.day_only.pop(f.name, None)
+        self.offered, self.offered_for = found, f
+        if found:
+            self.stage = "offering"
+            options = f" {self.form.or_word} ".join(self._said(s) for s in found)
+            self._offer_lines = [self.form.alternatives.format(options=options)]
+        else:
+            self.stage = "asking"
+            self._offer_lines = [self.form.no_alternatives]
 
     def _leave_offer(self, f: FormField) -> None:
         """The caller answered the offer with a time of their own: a later yes is not for it."""
@@ -517,6 +558,13 @@ class FormSession:
             if mentions(text, f.called_words()):
                 return f
         return None
+
+
+SOONEST_SEARCH_DAYS = 60  # how far ahead "the earliest" is looked for
+# "What's the earliest you have?", "first available", "as soon as possible": the caller asks
+# for the form's first free times rather than naming one.
+_SOONEST = re.compile(r"\b(earliest|soonest|first (?:available|free|opening|slot|appointment)|"
+                      r"next (?:available|free|opening|slot|appointment)|as soon as (?:possible|you can)|asap)\b")
 
 
 def _weekday_named(low: str) -> int | None:
