@@ -140,3 +140,9 @@ def test_a_full_manager_queue_never_holds_up_the_caller(path_socket):
         pytest.fail("the receiver's queue never filled")
     assert time.monotonic() - t0 < 0.1
     assert s.recv(4096) == b"WATCHDOG=1"  # what was queued before is still there
+
+
+def test_text_that_is_not_valid_unicode_is_still_sent(path_socket):
+    s, path = path_socket
+    ServiceNotifier({"NOTIFY_SOCKET": path}).status("caller \udcff")  # a surrogate from a raw byte
+    assert _fields(s) == ["STATUS=caller ?"]

@@ -35,7 +35,7 @@ def socket_address(value: str) -> str | bytes | None:
     systemd writes an abstract socket's name with ``@`` where the kernel wants a NUL byte.
     """
     if value.startswith("@") and len(value) > 1:
-        return b"\0" + value[1:].encode()
+        return b"\0" + os.fsencode(value[1:])  # as the environment held it, odd bytes included
     if value.startswith("/"):
         return value
     return None  # empty, relative, or a kind we do not speak (vsock:...)
@@ -80,7 +80,7 @@ class ServiceNotifier:
         """
         if self._address is None:
             return False
-        message = "\n".join(fields).encode()
+        message = "\n".join(fields).encode(errors="replace")  # a stray surrogate is no reason to fail
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
                 s.settimeout(wait_s)  # 0: non-blocking, a full queue is an error (EAGAIN)
