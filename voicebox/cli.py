@@ -21,11 +21,13 @@ def _serve(args: argparse.Namespace) -> int:
     from voicebox.model_store import ModelError
     from voicebox.preflight import PortInUse, check_ports
     from voicebox.records.private_files import DataDirError, prepare_data_dir
+    from voicebox.service_notify import ServiceNotifier
     from voicebox.thinking.llm_worker import ModelStartFailed
 
     cap_malloc_arenas()  # before any thread starts: keeps RSS flat over many calls (voicebox/memory.py)
     cfg = load_config(args.config, _overrides(args))
     setup_logging(cfg.log.level, cfg.log.format)
+    service = ServiceNotifier()  # systemd's Type=notify; does nothing when not run by systemd
     if cfg.privacy.content == "full":
         log.warning("privacy.content=full: caller and agent words will be written to call records and logs")
     agents = load_directory(cfg)  # every agent file, checked before anything loads
@@ -41,6 +43,7 @@ def _serve(args: argparse.Namespace) -> int:
     except (DataDirError, PortInUse) as e:
         print(f"voicebox: {e}", file=sys.stderr)
         return 2
+    service.status("loading models")
     try:
         engines = load_shared_engines(cfg, agents.agents)
     except ModelError as e:
@@ -75,7 +78,7 @@ def _serve(args: argparse.Namespace) -> int:
     metrics.add_agents(agents.agents)
     for worker in engines.workers():
         worker.on_restart = metrics.worker_restarts.labels(worker.name).inc
-    server = SipServer(cfg, agents, engines, store, metrics, outcomes)
+    server = SipServer(cfg, agents, engines, store, metrics, outcomes, service)
     # Transports open only now: OPTIONS get 200 once the models are loaded, which is how
     # tests and monitors know the agent is ready.
     try:
@@ -96,6 +99,9 @@ def _serve(args: argparse.Namespace) -> int:
     # SIGTERM drains (finishes calls in progress, see sip.drain_timeout_s); Ctrl-C stops at once.
     signal.signal(signal.SIGTERM, lambda *_: server.request_drain())
     signal.signal(signal.SIGINT, lambda *_: server.stop())
+    # Ready only now: the transports answer OPTIONS and a stop from systemd drains. The SIP thread's
+    # first loop turn follows at once, so nothing that arrived in between waits for long.
+    service.ready(f"serving on sip:{cfg.sip.user}@{cfg.sip.host}:{cfg.sip.port}")
     server.run()
     engines.close()
     outcomes.stop()  # after the last call: its outcome is stored; the outbox resumes next start

@@ -31,6 +31,7 @@ from voicebox.records.call_events import CallEvents
 from voicebox.records.content import ContentPolicy
 from voicebox.records.recording import CallRecording, recording_path
 from voicebox.records.store import RecordStore
+from voicebox.service_notify import ServiceNotifier
 from voicebox.telemetry.metrics import Metrics
 from voicebox.telephony.admission import Admission
 from voicebox.telephony.dialled import dialled_user, request_uri
@@ -145,9 +146,11 @@ class SipServer:
     def __init__(
         self, cfg: Config, agents: AgentDirectory, engines: Engines,
         store: RecordStore | None = None, metrics: Metrics | None = None,
-        outcomes: OutcomeSink | None = None,
+        outcomes: OutcomeSink | None = None, service: ServiceNotifier | None = None,
     ) -> None:
         self.cfg = cfg
+        # systemd hears of the drain from here, and the watchdog is pinged by this loop alone.
+        self.service = service or ServiceNotifier({})
         self.outcomes = outcomes  # where finished forms are stored before the caller hears "booked"
         self.agents = agents  # who answers which dialled user
         self.engines = engines
@@ -169,6 +172,7 @@ class SipServer:
         self._commands: queue.Queue[Callable[[], None]] = queue.Queue()
         self._stop = threading.Event()
         self.drain = Drain(cfg.sip.drain_timeout_s)
+        self._drain_said = -1  # calls left, as last told to systemd
         self.registration: Registration | None = None
         self.total_calls = 0
         self.rejected_calls = 0
@@ -247,6 +251,7 @@ class SipServer:
                 self._bury()
             self._run_commands()
             now = time.monotonic()
+            self.service.watchdog(now)  # here only: a stuck SIP thread stops the pings
             if now >= next_check:
                 next_check = now + HOUSEKEEPING_S
                 self._housekeeping(now)
@@ -254,10 +259,13 @@ class SipServer:
                     self.registration.tick(now)
                 if self.drain.requested and not self.drain.active:
                     self._begin_drain(now)
+                if self.drain.active:
+                    self._say_draining()
                 if self.drain.finished(self.calls_in_progress(), now):
                     self._stop.set()
             if self._stop.is_set():
                 break
+        self.service.stopping("stopping")
         self._shutdown()
 
     def stop(self) -> None:
@@ -280,6 +288,13 @@ class SipServer:
             self.registration.unregister()
         log.info("draining: new calls refused, %d in progress, waiting up to %.0f s",
                  self.calls_in_progress(), self.drain.timeout_s)
+
+    def _say_draining(self) -> None:
+        """STOPPING=1 at the drain's start, then the calls left each time that number changes."""
+        left = self.calls_in_progress()
+        if left != self._drain_said:
+            self._drain_said = left
+            self.service.stopping(f"draining {left} call{'' if left == 1 else 's'}")
 
     def submit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` on the SIP thread (the only thread that may call pjsua2)."""
