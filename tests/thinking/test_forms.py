@@ -536,3 +536,19 @@ def test_the_earliest_skips_a_time_another_call_holds(dental, dental_router):
     call.say(BOOK)
     d = call.say("what's the soonest you can do?")
     assert "Saturday, March 8 at 11:30 am or Saturday, March 8 at 12 pm" in d.text, d.text
+
+
+@pytest.mark.parametrize("answer, hour", [("9 in the morning", 9), ("ten in the morning", 10), ("three this afternoon", 15)])
+def test_an_hour_with_its_part_of_the_day_is_that_hour(dental, dental_router, answer, hour):
+    call = dental_call(dental, dental_router, local(2025, 3, 5, 9, 0))  # open 8-18 on Friday
+    call.say(f"{BOOK} on Friday")
+    d = call.say(answer)
+    assert call.values.get("when") == local(2025, 3, 7, hour, 0), d.text
+
+
+def test_the_article_before_a_value_agrees_with_it():
+    from voicebox.thinking.forms import fill
+
+    assert fill("So, a {kind} clean", {"kind": "end-of-lease"}) == "So, an end-of-lease clean"
+    assert fill("An {kind} clean", {"kind": "deep"}) == "A deep clean"
+    assert fill("a {kind} clean", {"kind": "regular"}) == "a regular clean"

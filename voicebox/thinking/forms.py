@@ -586,6 +586,12 @@ def fill(template: str, values: dict[str, str]) -> str:
         last = re.search(r"(\w+)\s+$", literal)
         if last and value.lower().startswith(last[1].lower() + " "):
             value = value[len(last[1]) + 1:]
+        elif last and last[1].lower() in ("a", "an") and value:
+            # "a {kind}" with "end-of-lease": "an end-of-lease" (by the letter; "a uniform" stays).
+            article = "an" if value[0].lower() in "aeio" else "a"
+            if article != last[1].lower():
+                article = article.capitalize() if last[1][0].isupper() else article
+                out[-1] = literal[:last.start(1)] + article + literal[last.end(1):]
         out.append(value)
     return "".join(out)
 

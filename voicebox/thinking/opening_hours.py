@@ -104,6 +104,9 @@ _HEDGED_HOUR = re.compile(
     r"\b(?:around|about|roughly|approximately|say|maybe|after|like)\s+" + _HOUR
     + r"(?=\s*(?:$|[,.?!;]|a\.?m|p\.?m|o'clock|ish\b|or so|then\b|please\b|if\b|in the\b|on\b|"
     r"tomorrow|today|this\b|next\b|would\b|works?\b|is\b|ok\b|okay\b))")
+# "9 in the morning", "three this afternoon", "8 tonight": an hour given with its part of the day.
+_HOUR_IN_PART = re.compile(r"\b" + _HOUR + r"(?=\s+(?:in the (?:morning|afternoon|evening)|this (?:morning|afternoon|evening)|"
+                           r"tonight|at night)\b)")
 _ISH = re.compile(r"\b" + _HOUR + r"\s*-?ish\b")
 _HOUR_AND_MINUTES = re.compile(r"\b" + _HOUR + r"\s+" + _MINUTES + r"\b(?!\s*(?:day|week|month|year|minute|hour)s?\b)")
 _PAST_TO = re.compile(r"\b(half|quarter)\s+(past|after|to)\s+" + _HOUR + r"\b")
@@ -135,6 +138,7 @@ def _spoken_times(low: str, expect_time: bool) -> str:
         lambda m: f"at {_hour(m.group(1))}:{int(_MINUTE_WORDS.get(m.group(2), m.group(2) if m.group(2).isdigit() else 0)):02d}"
         if 1 <= _hour(m.group(1)) <= 12 else m.group(0), low)
     low = _HEDGED_HOUR.sub(lambda m: f"at {_hour(m.group(1))}", low)
+    low = _HOUR_IN_PART.sub(lambda m: f"at {_hour(m.group(1))}" if 1 <= _hour(m.group(1)) <= 12 else m.group(0), low)
     low = _ISH.sub(lambda m: f"at {_hour(m.group(1))}", low)
     if expect_time:
         bare = _FILLER.sub(" ", low).split()
@@ -245,7 +249,7 @@ def parse_moment(text: str, now: dt.datetime, language: str = "en", expect_time:
                 elif suffix == "am" and hour == 12:
                     hour = 0
                 elif suffix not in ("am", "pm") and hour < 12 and (
-                        evening or part in ("evening", "tonight", "afternoon") or 1 <= hour <= 7):
+                        evening or part in ("evening", "tonight", "afternoon") or (1 <= hour <= 7 and part != "morning")):
                     hour += 12  # a bare hour, as a caller means it at a front desk: "at 5" is 5 pm
                 said = int(m.group(1) or m.group(4))
                 either_half = suffix not in ("am", "pm") and 1 <= said <= 12 and part is None and not evening
