@@ -552,3 +552,13 @@ def test_the_article_before_a_value_agrees_with_it():
     assert fill("So, a {kind} clean", {"kind": "end-of-lease"}) == "So, an end-of-lease clean"
     assert fill("An {kind} clean", {"kind": "deep"}) == "A deep clean"
     assert fill("a {kind} clean", {"kind": "regular"}) == "a regular clean"
+
+
+@pytest.mark.parametrize("said, kept", [
+    ("it's 22 Hill Road, Ashgrove", "22 Hill Road, Ashgrove"), ("um, the address is 4 Elm Close", "4 Elm Close"),
+    ("it's about my boiler, it's leaking", "it's about my boiler, it's leaking"), ("22 Hill Road", "22 Hill Road"),
+])
+def test_a_text_answer_loses_its_lead_in_only_before_a_number(said, kept):
+    from voicebox.thinking.forms import _text_answer
+
+    assert _text_answer(said) == kept

@@ -180,7 +180,7 @@ class FormSession:
         asking = self.asking
         if asking is not None and asking.type == "text" and self.stage == "asking":
             # A message is whatever the caller says when asked for it, dates and numbers included.
-            self.values[asking.name] = text.strip()
+            self.values[asking.name] = _text_answer(text)
             turn.filled.append(asking.name)
             return turn
         for f in self.form.fields:
@@ -565,6 +565,16 @@ SOONEST_SEARCH_DAYS = 60  # how far ahead "the earliest" is looked for
 # for the form's first free times rather than naming one.
 _SOONEST = re.compile(r"\b(earliest|soonest|first (?:available|free|opening|slot|appointment)|"
                       r"next (?:available|free|opening|slot|appointment)|as soon as (?:possible|you can)|asap)\b")
+
+
+# "it's 22 Hill Road": the lead-in before an answer that starts with a number (an address, a
+# reference) is not part of it; "it's about my boiler" is a message and stays whole.
+_LEAD_BEFORE_NUMBER = re.compile(r"^(?:(?:um+|uh+|er+|yeah|yes|so|ok|okay)[,.]?\s+)*"
+                                 r"(?:it's|it is|that's|that is|(?:my|the) \w+ is)\s+(?=\d)", re.I)
+
+
+def _text_answer(text: str) -> str:
+    return _LEAD_BEFORE_NUMBER.sub("", text.strip())
 
 
 def _weekday_named(low: str) -> int | None:
