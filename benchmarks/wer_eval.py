@@ -47,8 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness.channel import round_trip  # noqa: E402
 from voicebox.agent import BUILTIN_DIR, WEEKDAYS, AgentConfig, load_agent  # noqa: E402
-from voicebox.audio.channel import round_trip  # noqa: E402
 from voicebox.config import load_config  # noqa: E402
 from voicebox.listening.endpointing import hangover_ms  # noqa: E402
 from voicebox.listening.local_agreement import LocalAgreement  # noqa: E402

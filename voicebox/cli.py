@@ -240,7 +240,7 @@ def _purge(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from voicebox.bench.run import main as bench_main
+    from benchmarks.harness.run import main as bench_main
 
     return bench_main(args)
 

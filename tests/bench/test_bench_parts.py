@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicebox.bench.metrics import (
+from benchmarks.harness.metrics import (
     barge_stop_ms, false_barge_ins, first_voiced_ms, last_voiced_ms, normalize_text, percentiles,
     reply_onset_ms, word_error_rate,
 )
-from voicebox.bench.report import to_markdown, write_plots
-from voicebox.bench.results import CallResult, TurnResult, judge, summarize_calls, summarize_turns
-from voicebox.bench.run import parse_levels, select
-from voicebox.bench.scenarios import Turn, load_scenarios
-from voicebox.bench.sim_caller import ScriptedCaller
+from benchmarks.harness.report import to_markdown, write_plots
+from benchmarks.harness.results import CallResult, TurnResult, judge, summarize_calls, summarize_turns
+from benchmarks.harness.run import parse_levels, select
+from benchmarks.harness.scenarios import Turn, load_scenarios
+from benchmarks.harness.sim_caller import ScriptedCaller
 from voicebox.config import ConfigError
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -238,7 +238,7 @@ def test_the_agent_jitter_buffer_knob_is_validated():
 
 
 def test_the_agent_figure_with_its_own_jitter_buffer():
-    from voicebox.bench.results import agent_v2v_with_jitter
+    from benchmarks.harness.results import agent_v2v_with_jitter
 
     assert agent_v2v_with_jitter(_turn(agent_jitter_ms=50.0)) == 760.0
     assert agent_v2v_with_jitter(_turn()) is None
