@@ -1,4 +1,4 @@
-"""`voicebox bench`: corpus scenarios through the real agent, in-process and/or over SIP.
+"""`python -m benchmarks.harness`: corpus scenarios through the real agent, in-process and/or over SIP.
 
 In-process runs drive the very CallPipeline the SIP server builds (and, with ``--baseline
 sequential``, the naive pipeline on the same models) over a simulated phone line; SIP runs place
@@ -144,7 +144,7 @@ def run(args: Any) -> dict[str, Any]:
     from benchmarks.harness.inprocess import peak_rss_mb
 
     meta = {
-        "command": " ".join(["voicebox", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else " ".join(sys.argv),
+        "command": getattr(args, "command", None) or " ".join(sys.argv),
         "scenarios": str(args.scenarios), "scenario_count": len(scenarios), "repeat": args.repeat,
         "agent": args.agent or None,
         "modes": modes, "baseline": args.baseline or None, "concurrency": levels,
