@@ -8,7 +8,7 @@ G.722 as well) and is recognized two ways by each whisper model:
   are committed by LocalAgreement; each pause gets a speculative decode whose verdict sets the
   hangover, and the turn's final transcript is the configured final decode (``auto``: fitted
   window, full window when the fitted one is unsure). Decodes are instantaneous in media time
-  here: the live latency is measured over SIP by ``voicebox bench``.
+  here: the live latency is measured over SIP by ``python -m benchmarks.harness``.
 - **offline**: faster-whisper's own ``transcribe`` of the whole line audio with its defaults
   (beam 5, 30 s window, no temperature fallback): what a batch job would get.
 
