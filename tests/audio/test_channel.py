@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from voicebox.audio.channel import CODECS, ChannelSpec, LineDirection, round_trip
+from benchmarks.harness.channel import CODECS, ChannelSpec, LineDirection, round_trip
 
 
 def tone(hz: float, seconds: float = 1.0, amplitude: float = 8000.0) -> np.ndarray:

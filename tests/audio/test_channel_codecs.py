@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from voicebox.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from voicebox.audio.g722 import G722Decoder, G722Encoder
+from benchmarks.harness.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from benchmarks.harness.g722 import G722Decoder, G722Encoder
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

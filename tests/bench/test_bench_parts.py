@@ -8,15 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voicebox.bench.metrics import (
+from benchmarks.harness.metrics import (
     barge_stop_ms, false_barge_ins, first_voiced_ms, last_voiced_ms, normalize_text, percentiles,
     reply_onset_ms, word_error_rate,
 )
-from voicebox.bench.report import to_markdown, write_plots
-from voicebox.bench.results import CallResult, TurnResult, judge, summarize_calls, summarize_turns
-from voicebox.bench.run import parse_levels, select
-from voicebox.bench.scenarios import Turn, load_scenarios
-from voicebox.bench.sim_caller import ScriptedCaller
+from benchmarks.harness.report import to_markdown, write_plots
+from benchmarks.harness.results import CallResult, TurnResult, judge, summarize_calls, summarize_turns
+from benchmarks.harness.run import parse_levels, select
+from benchmarks.harness.scenarios import Turn, load_scenarios
+from benchmarks.harness.sim_caller import ScriptedCaller
 from voicebox.config import ConfigError
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpus"
@@ -181,7 +181,7 @@ def test_summary_markdown_and_plots_from_given_timelines(tmp_path):
     run = {"name": "inprocess voicebox PCMU", "mode": "inprocess", "pipeline": "voicebox", "codec": "PCMU",
            "concurrency": 1, "turns_summary": ts, "calls_summary": cs}
     report = {
-        "meta": {"command": "voicebox bench", "git_revision": "x", "cores": 2, "machine": "m", "python": "3",
+        "meta": {"command": "python -m benchmarks.harness", "git_revision": "x", "cores": 2, "machine": "m", "python": "3",
                  "started": "t", "duration_s": 1, "repeat": 1, "scenarios": "s", "scenario_count": 2,
                  "channel": "PCMU", "peak_rss_mb": 800.0},
         "runs": [run], "speedup": [{"run": run["name"], "baseline": "b", "p50_ratio": 5.0, "p95_ratio": 6.0}],
@@ -216,7 +216,7 @@ def test_the_agreement_section_compares_the_headline_with_the_callers_recording(
             {"name": "inprocess voicebox PCMU", "mode": "inprocess", "pipeline": "voicebox", "codec": "PCMU",
              "concurrency": 1, "turns_summary": summarize_turns([_turn()]), "calls_summary": summarize_calls([])}]
     report = {
-        "meta": {"command": "voicebox bench", "git_revision": "x", "cores": 2, "machine": "m", "python": "3",
+        "meta": {"command": "python -m benchmarks.harness", "git_revision": "x", "cores": 2, "machine": "m", "python": "3",
                  "started": "t", "duration_s": 1, "repeat": 1, "scenarios": "s", "scenario_count": 1,
                  "channel": "PCMU"},
         "runs": runs, "speedup": [], "sweep": [], "calls": [],
@@ -238,9 +238,23 @@ def test_the_agent_jitter_buffer_knob_is_validated():
 
 
 def test_the_agent_figure_with_its_own_jitter_buffer():
-    from voicebox.bench.results import agent_v2v_with_jitter
+    from benchmarks.harness.results import agent_v2v_with_jitter
 
     assert agent_v2v_with_jitter(_turn(agent_jitter_ms=50.0)) == 760.0
     assert agent_v2v_with_jitter(_turn()) is None
     s = summarize_turns([_turn(agent_jitter_ms=50.0)])
     assert s["agent_with_jitter_vs_caller_v2v_abs_diff_ms"]["max"] == 30.0
+
+
+def test_the_bench_command_is_python_m_benchmarks_harness_not_voicebox_bench(capsys):
+    from benchmarks.harness.__main__ import parser
+    from voicebox.cli import main as voicebox_main
+
+    argv = ["--mode", "sip", "--concurrency", "4", "--repeat", "3", "--only", "hours_saturday,location",
+            "--agent", "benchmarks/agents/model_answers.toml", "--no-progress", "--out", "benchmarks/results/media-x4"]
+    args = parser().parse_args(argv)
+    assert (args.mode, args.concurrency, args.repeat, args.codec, args.no_progress) == ("sip", "4", 3, "PCMU", True)
+    assert args.scenarios.endswith("shared/corpus/scenarios.json") and args.baseline == "" and args.rtp_ports == ""
+    with pytest.raises(SystemExit) as e:  # the runtime's command line has no bench
+        voicebox_main(["bench", "--help"])
+    assert e.value.code == 2 and "invalid choice: 'bench'" in capsys.readouterr().err

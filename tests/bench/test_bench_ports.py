@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from voicebox.bench.scenarios import Scenario
-from voicebox.bench.sip_bench import caller_rtp_port, parse_rtp_ports, play_args, split_rtp_ports
+from benchmarks.harness.scenarios import Scenario
+from benchmarks.harness.sip_bench import caller_rtp_port, parse_rtp_ports, play_args, split_rtp_ports
 from voicebox.config import ConfigError
 
 
@@ -40,7 +40,7 @@ def test_barge_turns_are_played_over_the_reply() -> None:
 
 
 def test_barge_stop_is_taken_from_the_callers_clock() -> None:
-    from voicebox.bench.sip_bench import sip_results
+    from benchmarks.harness.sip_bench import sip_results
 
     sc = Scenario.model_validate({"id": "b", "turns": [{"wav": "a.wav"}, {"wav": "b.wav", "barge_after_ms": 900}]})
     call = {"sip_call_id": "x", "answered": True, "turns": [
@@ -53,8 +53,8 @@ def test_barge_stop_is_taken_from_the_callers_clock() -> None:
 
 
 def test_heard_is_kept_without_card_numbers() -> None:
-    from voicebox.bench.results import TurnResult, apply_record
-    from voicebox.bench.scenarios import Turn
+    from benchmarks.harness.results import TurnResult, apply_record
+    from benchmarks.harness.scenarios import Turn
 
     tr = TurnResult("s", 0, "PCMU", None)
     said = "My card number is 4111 1111 1111 1111."

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from voicebox.audio.channel import ChannelSpec
-from voicebox.bench.scenarios import load_scenarios
+from benchmarks.harness.channel import ChannelSpec
+from benchmarks.harness.scenarios import load_scenarios
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
@@ -31,7 +31,7 @@ def setup():
 
 
 def test_one_scenario_through_the_call_pipeline(setup):
-    from voicebox.bench.inprocess import run_calls
+    from benchmarks.harness.inprocess import run_calls
     from voicebox.pipeline import CallPipeline
 
     cfg, agent, engines, work = setup
@@ -50,8 +50,8 @@ def test_one_scenario_through_the_call_pipeline(setup):
 
 
 def test_the_same_call_through_the_sequential_baseline(setup):
-    from voicebox.bench.baseline import SequentialPipeline
-    from voicebox.bench.inprocess import run_calls
+    from benchmarks.harness.baseline import SequentialPipeline
+    from benchmarks.harness.inprocess import run_calls
 
     cfg, agent, engines, work = setup
     turns, calls = run_calls(SequentialPipeline, "sequential", engines, agent, cfg, work, ChannelSpec("PCMU"))
@@ -65,8 +65,8 @@ def test_the_same_call_through_the_sequential_baseline(setup):
 def test_steady_background_noise_does_not_hold_the_turn_open(setup):
     """noisy_hours: after the question, the line's noise goes on. The turn must end on the
     speech, not on the noise (with webrtcvad alone it ended ~700 ms late: the noise read as speech)."""
-    from voicebox.bench.inprocess import run_calls
-    from voicebox.bench.scenarios import load_scenarios
+    from benchmarks.harness.inprocess import run_calls
+    from benchmarks.harness.scenarios import load_scenarios
     from voicebox.pipeline import CallPipeline
 
     cfg, agent, engines, _ = setup

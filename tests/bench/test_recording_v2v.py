@@ -7,7 +7,7 @@ import wave
 import numpy as np
 import pytest
 
-from voicebox.bench.recording_v2v import read_stereo_wav, recorded_turns, recording_v2v_ms, turn_segments
+from benchmarks.harness.recording_v2v import read_stereo_wav, recorded_turns, recording_v2v_ms, turn_segments
 
 RATE = 16000
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.harness.recording_v2v import read_stereo_wav
+from benchmarks.harness.scenarios import load_scenarios
+from benchmarks.harness.sip_bench import Server, run_sip, sip_results
 from voicebox.audio.wavio import read_wav
-from voicebox.bench.recording_v2v import read_stereo_wav
-from voicebox.bench.scenarios import load_scenarios
-from voicebox.bench.sip_bench import Server, run_sip, sip_results
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 AGREE_MS = 60  # the bench reports the tight figure; a test on a noisy box allows the criterion itself

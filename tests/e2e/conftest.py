@@ -180,7 +180,7 @@ _rtp_base = [47000]
 
 def caller_cmd(uri: str, codec: str, wavs: list[Path], record: Path, result: Path, **opts) -> list[str]:
     _rtp_base[0] += 20  # each caller its own RTP ports: two endpoints must not share 4000
-    cmd = [sys.executable, "-m", "voicebox.telephony.caller", uri, "--codec", codec,
+    cmd = [sys.executable, "-m", "benchmarks.harness.caller", uri, "--codec", codec,
            "--record", str(record), "--json", str(result), "--rtp-port", str(_rtp_base[0])]
     for w in wavs:
         cmd += ["--play", str(w)]

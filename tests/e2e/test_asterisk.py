@@ -130,9 +130,9 @@ def pbx(tmp_path_factory, asterisk_binary):
 
 
 def caller(uri: str, codec: str, wavs: list[Path], tmp: Path, **opts) -> subprocess.Popen:
-    """The pjsua2 caller (voicebox/telephony/caller.py) as the phone ``caller``."""
+    """The pjsua2 caller (benchmarks/harness/caller.py) as the phone ``caller``."""
     record, result = tmp / f"heard-{codec}.wav", tmp / f"call-{codec}.json"
-    cmd = [sys.executable, "-m", "voicebox.telephony.caller", uri, "--codec", codec, "--record", str(record),
+    cmd = [sys.executable, "-m", "benchmarks.harness.caller", uri, "--codec", codec, "--record", str(record),
            "--json", str(result), "--rtp-port", str(next(_caller_rtp))]
     for w in wavs:
         cmd += ["--play", str(w)]

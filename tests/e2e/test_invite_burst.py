@@ -55,7 +55,7 @@ def greeting_call(server, tmp_path: Path) -> dict:
     """A normal call from 127.0.0.1 that listens to the greeting and hangs up (pjsua2 caller)."""
     _rtp[0] += 10
     result = tmp_path / f"call-{_rtp[0]}.json"
-    cmd = [sys.executable, "-m", "voicebox.telephony.caller", server.uri, "--codec", "PCMU",
+    cmd = [sys.executable, "-m", "benchmarks.harness.caller", server.uri, "--codec", "PCMU",
            "--record", str(tmp_path / f"heard-{_rtp[0]}.wav"), "--json", str(result), "--rtp-port", str(_rtp[0])]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -44,7 +44,7 @@ def two_agents(tmp_path_factory):
 def _call(server, user: str, tmp_path: Path) -> dict:
     """One scripted pjsua2 call to ``user``: the greeting, then the Saturday-hours question."""
     record, result = tmp_path / f"heard-{user}.wav", tmp_path / f"call-{user}.json"
-    cmd = [sys.executable, "-m", "voicebox.telephony.caller", f"sip:{user}@{HOST}:{server.port}",
+    cmd = [sys.executable, "-m", "benchmarks.harness.caller", f"sip:{user}@{HOST}:{server.port}",
            "--codec", "PCMU", "--play", str(WAV / "hours_saturday_0.wav"), "--record", str(record),
            "--json", str(result), "--rtp-port", str(next(RTP_CALLERS))]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=150)

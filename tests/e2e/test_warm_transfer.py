@@ -1,7 +1,7 @@
 """Attended (warm) transfer over SIP: the agent calls the desk, says who is coming, then
 connects the caller with a REFER with Replaces; the blind REFER when that cannot be done.
 
-Every peer is real: a `voicebox serve`, the pjsua2 caller (voicebox/telephony/caller.py, which
+Every peer is real: a `voicebox serve`, the pjsua2 caller (benchmarks/harness/caller.py, which
 follows REFERs) and a pjsua2 desk phone (tests/e2e/desk_phone.py, which takes INVITEs with
 Replaces the way phones do). RTP stays in 60000-60999.
 """

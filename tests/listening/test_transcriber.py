@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.harness.channel import round_trip
 from voicebox.agent import load_agent
-from voicebox.audio.channel import round_trip
 from voicebox.config import ConfigError
 from voicebox.listening.recognizer_prompt import echoes, vocabulary_text
 from voicebox.listening.transcriber import Transcript, digit_loop, reliability

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.harness.scenarios import load_scenarios
 from voicebox.agent import load_agent
-from voicebox.bench.scenarios import load_scenarios
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPORA = ROOT / "benchmarks" / "corpora"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voicebox.bench.metrics import VOICE_RMS, last_voiced_ms
+from benchmarks.harness.metrics import VOICE_RMS, last_voiced_ms
 
 FRAME_MS = 20  # the caller's bridge frame: both channels are cut into these
 DIGITAL_SILENCE_RMS = 1.0  # quieter than this is the player's (or a WAV's) digital zero

@@ -47,7 +47,7 @@ def to_markdown(report: dict[str, Any], png_names: dict[str, str] | None = None)
         f"- Agreement criterion: the headline v2v of a turn agrees within {AGREE_MS} ms with an independent "
         "measurement of the same call at the caller, \"v2v recording\": the same span found in the caller's "
         "two-way recording alone (what it sent and what it heard, on its one clock, no live timestamps; "
-        "voicebox/bench/recording_v2v.py; over SIP the pjsua2 caller's --stereo-wav). The agent-vs-caller "
+        "benchmarks/harness/recording_v2v.py; over SIP the pjsua2 caller's --stereo-wav). The agent-vs-caller "
         "rows below are not the criterion: over SIP they show the transport path the agent cannot see.",
         "",
         "## Runs",

@@ -18,14 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmarks.harness.metrics import last_voiced_ms
+from benchmarks.harness.recording_v2v import recording_v2v_ms
+from benchmarks.harness.results import CallResult, TurnResult, apply_record, judge
+from benchmarks.harness.scenarios import Scenario
 from voicebox.agent import agent_file
 from voicebox.audio.wavio import read_wav
-from voicebox.bench.metrics import last_voiced_ms
-from voicebox.telemetry.processes import tree_usage
-from voicebox.bench.recording_v2v import recording_v2v_ms
-from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
-from voicebox.bench.scenarios import Scenario
 from voicebox.config import ConfigError, default_agent
+from voicebox.telemetry.processes import tree_usage
 from voicebox.telephony.probe import free_port, sip_options
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,7 +147,7 @@ def _place_call(server: Server, sc: Scenario, base: Path, codec: str, work: Path
                 caller_jitter_buffer_ms: int | None = None,
                 rtp_ports: tuple[int, int] | None = None) -> dict[str, Any]:
     result, stereo = work / f"{sc.id}-{n}.json", work / f"{sc.id}-{n}.wav"
-    cmd = [sys.executable, "-m", "voicebox.telephony.caller", f"sip:agent@{HOST}:{server.port}",
+    cmd = [sys.executable, "-m", "benchmarks.harness.caller", f"sip:agent@{HOST}:{server.port}",
            "--codec", codec, "--json", str(result), "--rtp-port", str(caller_rtp_port(n, rtp_ports)),
            "--quiet-ms", "1500", "--reply-timeout-s", "15", "--stereo-wav", str(stereo)]
     cmd += play_args(sc, base)

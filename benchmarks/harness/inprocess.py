@@ -18,20 +18,20 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmarks.harness.channel import ChannelSpec, LineDirection
+from benchmarks.harness.metrics import barge_stop_ms, false_barge_ins, reply_onset_ms, voiced
+from benchmarks.harness.recording_v2v import FRAME_MS, recorded_turns
+from benchmarks.harness.results import CallResult, TurnResult, apply_record, judge
+from benchmarks.harness.scenarios import Scenario
+from benchmarks.harness.sim_caller import PlayedTurn, ScriptedCaller
 from voicebox.agent import AgentConfig
-from voicebox.audio.channel import ChannelSpec, LineDirection
 from voicebox.audio.ringbuffer import RingBuffer
 from voicebox.audio.wavio import read_wav
-from voicebox.bench.metrics import barge_stop_ms, false_barge_ins, reply_onset_ms, voiced
-from voicebox.telemetry.processes import tree_usage
-from voicebox.bench.recording_v2v import FRAME_MS, recorded_turns
-from voicebox.bench.results import CallResult, TurnResult, apply_record, judge
-from voicebox.bench.scenarios import Scenario
-from voicebox.bench.sim_caller import PlayedTurn, ScriptedCaller
 from voicebox.config import Config
 from voicebox.engines import Engines
 from voicebox.records.call_events import CallEvents
 from voicebox.records.content import ContentPolicy
+from voicebox.telemetry.processes import tree_usage
 
 PipelineFactory = Callable[..., Any]  # CallPipeline's constructor, or the sequential baseline's
 

@@ -2,7 +2,7 @@
 
 Used by the end-to-end tests and the SIP benchmark, and handy by hand::
 
-    python -m voicebox.telephony.caller sip:agent@127.0.0.1:5060 --codec PCMU \
+    python -m benchmarks.harness.caller sip:agent@127.0.0.1:5060 --codec PCMU \
         --play ../shared/corpus/wav/hours_saturday_0.wav --record heard.wav --json result.json
 
 It waits for the greeting to finish, plays each WAV, waits for the agent's reply to finish
@@ -11,7 +11,7 @@ milliseconds since the call was answered, measured here, at the caller, in media
 of the caller's conference bridge, whose every 20 ms tick sends one frame into the call and
 hands one received frame on. ``--stereo-wav`` writes both directions on that one clock (left:
 what was sent, right: what was heard; time 0 is the answer), for checking the JSON's figures
-from the audio alone (voicebox.bench.recording_v2v).
+from the audio alone (benchmarks.harness.recording_v2v).
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from typing import Callable
 import numpy as np
 import pjsua2 as pj
 
+from benchmarks.harness.metrics import last_voiced_ms
 from voicebox.audio.wavio import read_wav, write_wav
-from voicebox.bench.metrics import last_voiced_ms
 
 RATE_HZ = 16000
 FRAME_MS = 20

@@ -22,8 +22,8 @@ import numpy as np
 import soxr
 from scipy.signal import firwin, lfilter, lfilter_zi
 
-from voicebox.audio.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
-from voicebox.audio.g722 import G722Decoder, G722Encoder
+from benchmarks.harness.g711 import alaw_decode, alaw_encode, ulaw_decode, ulaw_encode
+from benchmarks.harness.g722 import G722Decoder, G722Encoder
 
 Codec = Literal["PCMU", "PCMA", "G722", "L16"]
 CODECS: tuple[str, ...] = ("PCMU", "PCMA", "G722", "L16")

@@ -1,4 +1,4 @@
-"""`voicebox bench`: corpus scenarios through the real agent, in-process and/or over SIP.
+"""`python -m benchmarks.harness`: corpus scenarios through the real agent, in-process and/or over SIP.
 
 In-process runs drive the very CallPipeline the SIP server builds (and, with ``--baseline
 sequential``, the naive pipeline on the same models) over a simulated phone line; SIP runs place
@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from voicebox.audio.channel import ChannelSpec
-from voicebox.bench.metrics import percentiles
-from voicebox.bench.report import to_markdown, write_plots
-from voicebox.bench.results import CallResult, TurnResult, as_dicts, summarize_calls, summarize_turns
-from voicebox.bench.scenarios import Scenario, load_scenarios
+from benchmarks.harness.channel import ChannelSpec
+from benchmarks.harness.metrics import percentiles
+from benchmarks.harness.report import to_markdown, write_plots
+from benchmarks.harness.results import CallResult, TurnResult, as_dicts, summarize_calls, summarize_turns
+from benchmarks.harness.scenarios import Scenario, load_scenarios
 from voicebox.config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -141,10 +141,10 @@ def run(args: Any) -> dict[str, Any]:
             server_rss = _sip(args, work, sweep_batches, progress, add)
     finally:
         progress.close()
-    from voicebox.bench.inprocess import peak_rss_mb
+    from benchmarks.harness.inprocess import peak_rss_mb
 
     meta = {
-        "command": " ".join(["voicebox", "bench", *sys.argv[2:]]) if sys.argv[1:2] == ["bench"] else " ".join(sys.argv),
+        "command": getattr(args, "command", None) or " ".join(sys.argv),
         "scenarios": str(args.scenarios), "scenario_count": len(scenarios), "repeat": args.repeat,
         "agent": args.agent or None,
         "modes": modes, "baseline": args.baseline or None, "concurrency": levels,
@@ -178,9 +178,9 @@ def _speedups(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _inprocess(args, work, sweep_batches, channel, progress, add) -> None:
+    from benchmarks.harness.baseline import SequentialPipeline
+    from benchmarks.harness.inprocess import run_calls
     from voicebox.agent import load_agent
-    from voicebox.bench.baseline import SequentialPipeline
-    from voicebox.bench.inprocess import run_calls
     from voicebox.config import load_config
     from voicebox.engines import load_engines
     from voicebox.pipeline import CallPipeline
@@ -205,7 +205,7 @@ def _inprocess(args, work, sweep_batches, channel, progress, add) -> None:
 
 def _sip(args, work, sweep_batches, progress, add) -> float:
     """Returns the server's peak resident memory (MB)."""
-    from voicebox.bench.sip_bench import Server, parse_rtp_ports, run_sip, sip_results, split_rtp_ports
+    from benchmarks.harness.sip_bench import Server, parse_rtp_ports, run_sip, sip_results, split_rtp_ports
 
     ports = parse_rtp_ports(getattr(args, "rtp_ports", ""))
     server_ports, caller_ports = split_rtp_ports(ports) if ports else (None, None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from voicebox.bench.metrics import percentiles, word_error_rate
-from voicebox.bench.scenarios import Turn
+from benchmarks.harness.metrics import percentiles, word_error_rate
+from benchmarks.harness.scenarios import Turn
 from voicebox.privacy.redact import redact
 
 STAGES = ("endpoint_ms", "transcript_ms", "first_token_ms", "first_audio_ms", "voice_to_voice_ms")

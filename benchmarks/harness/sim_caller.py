@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from voicebox.bench.metrics import first_voiced_ms, last_voiced_ms
-from voicebox.bench.scenarios import Turn
+from benchmarks.harness.metrics import first_voiced_ms, last_voiced_ms
+from benchmarks.harness.scenarios import Turn
 
 
 @dataclass

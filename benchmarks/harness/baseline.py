@@ -24,7 +24,7 @@ from voicebox.records.call_events import CallEvents, TurnTimeline
 from voicebox.thinking.dialog import system_prompt
 
 SILENCE_MS = 800
-log = logging.getLogger("voicebox.bench.baseline")
+log = logging.getLogger("benchmarks.harness.baseline")
 
 
 class SequentialPipeline:
