@@ -25,7 +25,8 @@ def test_booking_reads_back_name_service_and_day(agent_server, tmp_path, transcr
     assert all(t["reply_onset_ms"] is not None for t in res["turns"]), res
     heard = transcribe(res["recording"])
     assert "name" in heard  # the first reply asks for it
-    assert "dana" in heard and "tuesday" in heard and "cleaning" in heard, heard
+    # The ear (tiny.en through G.722) has heard "Sure, cleaning, Tuesday" as "sure, clean, tuesday".
+    assert "dana" in heard and "tuesday" in heard and "clean" in heard, heard
 
 
 def test_mumble_is_reprompted_not_answered(agent_server, tmp_path, transcribe):
