@@ -13,19 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.unix_datagram import bound_datagram_socket
 from voicebox.service_notify import ServiceNotifier, socket_address, watchdog_interval
 
 
 @pytest.fixture
 def path_socket() -> Iterator[tuple[socket.socket, str]]:
-    # A short directory: a unix socket path must fit in 108 bytes, pytest's tmp_path may not.
-    with tempfile.TemporaryDirectory(prefix="vb-") as d:
-        path = str(Path(d) / "notify")
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        s.bind(path)
-        s.settimeout(2)
-        yield s, path
-        s.close()
+    with bound_datagram_socket(2) as bound:
+        yield bound
 
 
 @pytest.fixture

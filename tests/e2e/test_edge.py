@@ -115,6 +115,17 @@ def remote_rtp_port(r: Response) -> int:
     return int(m.group(1))
 
 
+def answered_call(port: int) -> Dialog:
+    """A call placed from a raw socket and answered: INVITE, 200, ACK."""
+    d = Dialog(port)
+    d.send("INVITE", body=d.sdp())
+    r = d.final()
+    assert r.status == 200, r.raw
+    d.remote_rtp = remote_rtp_port(r)
+    d.send("ACK", cseq=d.cseq)
+    return d
+
+
 def media_lines(r: Response) -> list[str]:
     return [x for x in r.body.split("\r\n") if x.startswith(("m=", "a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"))]
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import HOST, ROOT, sip_options, start_server, stop_server
 from tests.e2e.rawsip import Peer, Request, request
-from tests.e2e.test_edge import Dialog, remote_rtp_port
+from tests.e2e.test_edge import answered_call
 
 pytestmark = pytest.mark.e2e
 DRAIN_S = 4
@@ -33,16 +33,6 @@ def busy_server(tmp_path_factory):
         stop_server(server)
 
 
-def _answered_call(port: int) -> Dialog:
-    d = Dialog(port)
-    d.send("INVITE", body=d.sdp())
-    r = d.final()
-    assert r.status == 200, r.raw
-    d.remote_rtp = remote_rtp_port(r)
-    d.send("ACK", cseq=d.cseq)
-    return d
-
-
 def test_metrics_listen_on_loopback_only(busy_server):
     url = f"http://{HOST}:{busy_server.metrics_port}/metrics"
     with urllib.request.urlopen(url, timeout=5) as resp:
@@ -58,7 +48,7 @@ def test_metrics_listen_on_loopback_only(busy_server):
 
 
 def test_a_call_past_max_calls_gets_486(busy_server):
-    first = _answered_call(busy_server.port)
+    first = answered_call(busy_server.port)
     try:
         with Peer(busy_server.port) as p:
             p.send(request(p, "INVITE", body=first.sdp()))
@@ -71,7 +61,7 @@ def test_a_call_past_max_calls_gets_486(busy_server):
 
 
 def test_sigterm_drains_then_hangs_up_at_the_drain_timeout(busy_server):
-    d = _answered_call(busy_server.port)
+    d = answered_call(busy_server.port)
     try:
         d.keep_media_alive(10)
         busy_server.proc.send_signal(signal.SIGTERM)

@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import HOST, ROOT, free_port, sip_options
-from tests.e2e.test_edge import Dialog, remote_rtp_port
+from tests.e2e.test_edge import answered_call
+from tests.unix_datagram import bound_datagram_socket
 
 pytestmark = pytest.mark.e2e
 
@@ -31,14 +31,8 @@ WATCHDOG_USEC = 1_000_000  # pings every 0.5 s: several arrive within the test
 
 @pytest.fixture
 def manager_socket() -> Iterator[tuple[socket.socket, str]]:
-    # A short directory: a unix socket path must fit in 108 bytes, pytest's tmp_path may not.
-    with tempfile.TemporaryDirectory(prefix="vb-") as d:
-        path = str(Path(d) / "notify")
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        s.bind(path)
-        s.settimeout(0.5)
-        yield s, path
-        s.close()
+    with bound_datagram_socket(0.5) as bound:
+        yield bound
 
 
 def _serve(tmp: Path, port: int, notify_socket: str) -> subprocess.Popen:
@@ -74,16 +68,6 @@ def _until(sock: socket.socket, proc: subprocess.Popen, log: Path, field: str, t
     pytest.fail(f"no {field} in {timeout_s:.0f} s; got {got}:\n{log.read_text()[-3000:]}")
 
 
-def _answered_call(port: int) -> Dialog:
-    d = Dialog(port)
-    d.send("INVITE", body=d.sdp())
-    r = d.final()
-    assert r.status == 200, r.raw
-    d.remote_rtp = remote_rtp_port(r)
-    d.send("ACK", cseq=d.cseq)
-    return d
-
-
 def test_ready_once_sip_answers_then_a_drain_on_sigterm(manager_socket, tmp_path):
     sock, path = manager_socket
     port = free_port()
@@ -104,7 +88,7 @@ def test_ready_once_sip_answers_then_a_drain_on_sigterm(manager_socket, tmp_path
 
         _until(sock, proc, log, "WATCHDOG=1", 5)  # the SIP loop is turning
 
-        call = _answered_call(port)
+        call = answered_call(port)
         try:
             call.keep_media_alive(10)
             proc.send_signal(signal.SIGTERM)
