@@ -30,14 +30,11 @@ connection, so it is not counted here; SECURITY.md says so.
 
 from __future__ import annotations
 
-import ctypes
-import logging
 import threading
 import time
 from ctypes import c_uint, c_void_p
 from typing import Callable
 
-log = logging.getLogger("voicebox.sip.guard")
 
 # pj_ioqueue_t (select ioqueue, pjsip 2.15.1, LP64): lock*, auto_delete_lock, pj_ioqueue_cfg
 # (two 32-bit fields), then max and count; after them nfds, the active list head (a whole
@@ -87,7 +84,7 @@ class IoqueueSlots:
         self._clock = clock
         self.ok = False  # set by probe(): the layout read back
         self.why = "not probed"
-        self.maximum = 0  # the ioqueue's own maximum, put back after a hold
+        self.maximum = 0  # the ioqueue's own maximum: the cap whatever is free
         # Python attributes below are written on the SIP thread only; the lock guards the
         # ioqueue's maximum, which the release timer writes too.
         self._lock = threading.Lock()
