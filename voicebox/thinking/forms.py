@@ -15,6 +15,7 @@ never silently accepted, the nearest free times are offered instead.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import re
 import string
@@ -76,7 +77,6 @@ class FormSession:
         self.day_only: dict[str, dt.date] = {}  # datetime fields given a day without a time
         self.offered: list[dt.datetime] = []
         self.offered_for: FormField | None = None
-        self._offer_lines: list[str] = []  # what the last soonest-offer said
 
     @property
     def active(self) -> bool:
@@ -253,9 +253,7 @@ class FormSession:
         # Asked "what time on Tuesday?", a bare "two" is an hour.
         moment = parse_moment(text, now, self.agent.language, expect_time=asked and f.name in self.day_only)
         if _SOONEST.search(text.lower()) and self.hours is not None:
-            self._offer_soonest(f, moment)
-            turn.offered = True
-            turn.problems.extend(self._offer_lines)
+            self._offer_soonest(f, moment, turn)
             return
         if moment is None:
             if asked and self.stage != "offering":
@@ -355,13 +353,16 @@ class FormSession:
         if self.hours is None:
             return
         free = self._free(f)
-        self.offered = self.hours.nearest_slots(want, self._minutes(f), self._lead(f),
-                                                lambda a, b: a != exclude and free(a, b))
-        self.offered_for = f
+        self._present_offers(f, self.hours.nearest_slots(want, self._minutes(f), self._lead(f),
+                                                         lambda a, b: a != exclude and free(a, b)), turn)
+
+    def _present_offers(self, f: FormField, offered: list[dt.datetime], turn: _Turn) -> None:
+        """Offer ``offered`` for ``f`` (or say there is nothing): the turn ends with the choice."""
+        self.offered, self.offered_for = offered, f
         turn.offered = True
-        if self.offered:
+        if offered:
             self.stage = "offering"
-            options = f" {self.form.or_word} ".join(self._said(s) for s in self.offered)
+            options = f" {self.form.or_word} ".join(self._said(s) for s in offered)
             turn.problems.append(self.form.alternatives.format(options=options))
         else:
             self.stage = "asking"
@@ -384,35 +385,21 @@ class FormSession:
                 return s
         return None
 
-    def _offer_soonest(self, f: FormField, moment: Moment | None) -> None:
+    def _offer_soonest(self, f: FormField, moment: Moment | None, turn: _Turn) -> None:
         """Offer the first free times: from now (with the lead), or from the start of the day
         named ("what's the earliest on Thursday?")."""
         assert self.hours is not None
         earliest = self.hours.earliest(self._lead(f))
-        day = earliest.date()
-        if moment is not None and moment.day is not None and moment.day > day:
-            day = moment.day
+        first = earliest.date()
+        if moment is not None and moment.day is not None and moment.day > first:
+            first = moment.day
         free = self._free(f)
-        found: list[dt.datetime] = []
-        for _ in range(SOONEST_SEARCH_DAYS):
-            for start in self.hours.grid(day, self._minutes(f)):
-                if start >= earliest and free(*self._slot(f, day, start.time().replace(tzinfo=None))):
-                    found.append(start)
-                    if len(found) == 2:
-                        break
-            if len(found) == 2:
-                break
-            day += dt.timedelta(days=1)
+        starts = (start for i in range(SOONEST_SEARCH_DAYS)
+                  for start in self.hours.grid(first + dt.timedelta(days=i), self._minutes(f))
+                  if start >= earliest and free(*self._slot(f, start.date(), start.time().replace(tzinfo=None))))
         self.values.pop(f.name, None)
         self.day_only.pop(f.name, None)
-        self.offered, self.offered_for = found, f
-        if found:
-            self.stage = "offering"
-            options = f" {self.form.or_word} ".join(self._said(s) for s in found)
-            self._offer_lines = [self.form.alternatives.format(options=options)]
-        else:
-            self.stage = "asking"
-            self._offer_lines = [self.form.no_alternatives]
+        self._present_offers(f, list(itertools.islice(starts, 2)), turn)
 
     def _leave_offer(self, f: FormField) -> None:
         """The caller answered the offer with a time of their own: a later yes is not for it."""
