@@ -18,21 +18,29 @@ class ConfigError(Exception):
     """A configuration file that cannot be used; the message names the field and the problem."""
 
 
+def read_secret_file(path: Path) -> str:
+    """A secret's file: its first line, trimmed; ValueError naming the file when it cannot be read
+    or holds nothing."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise ValueError(f"cannot read secret file {path}: {e.strerror}") from None
+    if not lines or not lines[0].strip():
+        raise ValueError(f"secret file {path} is empty")
+    return lines[0].strip()
+
+
 def secret_from_file(data: object, key: str) -> object:
     """``<key>_file`` read into ``key``, so a secret can be handed over the way systemd credentials
     and container secrets are (a file only the service can read) instead of written in the TOML."""
     if not isinstance(data, dict) or not data.get(f"{key}_file"):
         return data
-    path = Path(data[f"{key}_file"])
     if data.get(key):
         raise ValueError(f"give {key} or {key}_file, not both")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise ValueError(f"{key}_file: cannot read {path}: {e.strerror}") from None
-    if not lines or not lines[0]:
-        raise ValueError(f"{key}_file: {path} is empty")
-    return {**data, key: lines[0]}
+        return {**data, key: read_secret_file(Path(data[f"{key}_file"]))}
+    except ValueError as e:
+        raise ValueError(f"{key}_file: {e}") from None
 
 
 class _Strict(BaseModel):

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from voicebox.config import read_secret_file
+
 
 class Secret(BaseModel):
     """A secret given inline, by environment variable, or by file; exactly one of them."""
@@ -39,13 +41,7 @@ class Secret(BaseModel):
                 raise ValueError(f"environment variable {self.env} is not set")
             return found
         assert self.file is not None
-        try:
-            text = self.file.read_text(encoding="utf-8").splitlines()
-        except OSError as e:
-            raise ValueError(f"cannot read secret file {self.file}: {e.strerror}") from None
-        if not text or not text[0].strip():
-            raise ValueError(f"secret file {self.file} is empty")
-        return text[0].strip()
+        return read_secret_file(self.file)
 
 
 class Retries(BaseModel):
