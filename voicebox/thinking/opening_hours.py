@@ -120,6 +120,12 @@ def _hour(word: str) -> int:
     return int(_NUMBER_WORDS.get(word, word))
 
 
+def _at(m: re.Match, minutes: int = 0) -> str:
+    """'at H:MM' for the hour in group 1 when it is on a 12-hour dial; else the text unchanged."""
+    hour = _hour(m.group(1))
+    return f"at {hour}:{minutes:02d}" if 1 <= hour <= 12 else m.group(0)
+
+
 def _spoken_times(low: str, expect_time: bool) -> str:
     """Clock times as callers say them, written as digits the rest of the parser reads:
     "two pm" -> "2 pm", "half past two" -> "at 2:30", "quarter to three" -> "at 2:45",
@@ -134,11 +140,9 @@ def _spoken_times(low: str, expect_time: bool) -> str:
     low = _WORD_BEFORE_DIAL.sub(lambda m: _NUMBER_WORDS[m.group(1)], low)
     low = _PAST_TO.sub(past_to, low)
     low = _HALF_HOUR_UK.sub(lambda m: f"at {_hour(m.group(1))}:30", low)
-    low = _HOUR_AND_MINUTES.sub(
-        lambda m: f"at {_hour(m.group(1))}:{int(_MINUTE_WORDS.get(m.group(2), m.group(2) if m.group(2).isdigit() else 0)):02d}"
-        if 1 <= _hour(m.group(1)) <= 12 else m.group(0), low)
+    low = _HOUR_AND_MINUTES.sub(lambda m: _at(m, _MINUTE_WORDS.get(m.group(2)) or int(m.group(2))), low)
     low = _HEDGED_HOUR.sub(lambda m: f"at {_hour(m.group(1))}", low)
-    low = _HOUR_IN_PART.sub(lambda m: f"at {_hour(m.group(1))}" if 1 <= _hour(m.group(1)) <= 12 else m.group(0), low)
+    low = _HOUR_IN_PART.sub(_at, low)
     low = _ISH.sub(lambda m: f"at {_hour(m.group(1))}", low)
     if expect_time:
         bare = _FILLER.sub(" ", low).split()
